@@ -1,0 +1,50 @@
+"""fedbridge: identity federation bridge speaking the AWS IAM/STS wire protocol."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from app.config import Settings
+    from app.runtime import Runtime
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    """Create and configure the Flask application: the composition root.
+
+    `settings` defaults to the FEDBRIDGE_* environment. A `runtime` already
+    started (the CLI's, a test's) may be passed in so the database is opened once.
+    """
+    # Imported here so `import app.errors` (and the CLI's --help) stay cheap.
+    from flask import Flask
+    from flask import Response
+
+    from app.config import Settings
+    from app.runtime import Runtime
+
+    settings = settings or Settings.from_env()
+    runtime = runtime or Runtime.start(settings)
+    app = Flask(__name__)
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
+    app.extensions["fedbridge"] = runtime
+
+    # Importing the action modules registers their handlers.
+    from app.api import iam_actions  # noqa: F401
+    from app.api import sts_actions  # noqa: F401
+    from app.api.views import bp as api_bp
+
+    app.register_blueprint(api_bp)
+
+    @app.get("/healthz")
+    def _healthz() -> Response:
+        return Response("ok\n", content_type="text/plain")
+
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def _not_here(error: Exception) -> Response:
+        code = getattr(error, "code", 404)
+        return Response(f"{code}: nothing here\n", status=code, content_type="text/plain")
+
+    return app

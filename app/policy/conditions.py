@@ -1,0 +1,179 @@
+"""Condition operators, with AWS's rules for absent and multivalued keys.
+
+A condition block holds (operator, key, values). Against a single-valued key
+a positive operator is true when any policy value matches; a negated one
+(StringNotEquals, NotIpAddress…) when none does. An absent key makes positive
+operators false and negated ones true; `…IfExists` makes any operator true.
+`ForAnyValue:` and `ForAllValues:` apply the test to each value of a
+multivalued key: some must match, or all must (an absent key: false for
+ForAnyValue, true for ForAllValues).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+from collections.abc import Callable
+from datetime import UTC
+from datetime import datetime
+
+from app.policy.context import RequestContext
+from app.policy.patterns import resolve
+from app.policy.patterns import wildcard_match
+
+# A matcher answers: does the request value match this one policy value?
+Matcher = Callable[[str, str, "RequestContext | None"], bool]
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _date(text: str) -> datetime | None:
+    text = text.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text), UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _compare(parse: Callable[[str], object], test: Callable[[object, object], bool]) -> Matcher:
+    def match(actual: str, expected: str, ctx: RequestContext | None) -> bool:
+        a, e = parse(actual), parse(expected)
+        return a is not None and e is not None and test(a, e)
+
+    return match
+
+
+def _string_equals(actual: str, expected: str, ctx: RequestContext | None) -> bool:
+    return actual == resolve(expected, ctx)
+
+
+def _string_equals_ignore_case(actual: str, expected: str, ctx: RequestContext | None) -> bool:
+    resolved = resolve(expected, ctx)
+    return resolved is not None and actual.casefold() == resolved.casefold()
+
+
+def _string_like(actual: str, expected: str, ctx: RequestContext | None) -> bool:
+    return wildcard_match(expected, actual, ctx)
+
+
+def _bool(actual: str, expected: str, ctx: RequestContext | None) -> bool:
+    return actual.lower() == expected.lower()
+
+
+def _binary(actual: str, expected: str, ctx: RequestContext | None) -> bool:
+    try:
+        return base64.b64decode(actual, validate=True) == base64.b64decode(expected, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _ip(actual: str, expected: str, ctx: RequestContext | None) -> bool:
+    try:
+        return ipaddress.ip_address(actual) in ipaddress.ip_network(expected, strict=False)
+    except ValueError:
+        return False
+
+
+def _arn_like(actual: str, expected: str, ctx: RequestContext | None) -> bool:
+    # ARNs are compared part by part, so a `*` in the service cannot eat the region.
+    got, want = actual.split(":", 5), expected.split(":", 5)
+    if len(got) != 6 or len(want) != 6:
+        return False
+    return all(wildcard_match(w, g, ctx) for g, w in zip(got, want, strict=True))
+
+
+_NUMERIC: dict[str, Callable[[object, object], bool]] = {
+    "Equals": lambda a, e: a == e,
+    "LessThan": lambda a, e: a < e,  # type: ignore[operator]
+    "LessThanEquals": lambda a, e: a <= e,  # type: ignore[operator]
+    "GreaterThan": lambda a, e: a > e,  # type: ignore[operator]
+    "GreaterThanEquals": lambda a, e: a >= e,  # type: ignore[operator]
+}
+
+#: operator -> (matcher, negated)
+OPERATORS: dict[str, tuple[Matcher, bool]] = {
+    "StringEquals": (_string_equals, False),
+    "StringNotEquals": (_string_equals, True),
+    "StringEqualsIgnoreCase": (_string_equals_ignore_case, False),
+    "StringNotEqualsIgnoreCase": (_string_equals_ignore_case, True),
+    "StringLike": (_string_like, False),
+    "StringNotLike": (_string_like, True),
+    "Bool": (_bool, False),
+    "BinaryEquals": (_binary, False),
+    "IpAddress": (_ip, False),
+    "NotIpAddress": (_ip, True),
+    "ArnEquals": (_arn_like, False),
+    "ArnLike": (_arn_like, False),
+    "ArnNotEquals": (_arn_like, True),
+    "ArnNotLike": (_arn_like, True),
+    "NumericNotEquals": (_compare(_number, _NUMERIC["Equals"]), True),
+    "DateNotEquals": (_compare(_date, _NUMERIC["Equals"]), True),
+}
+for _suffix, _test in _NUMERIC.items():
+    OPERATORS[f"Numeric{_suffix}"] = (_compare(_number, _test), False)
+    OPERATORS[f"Date{_suffix}"] = (_compare(_date, _test), False)
+
+_SET_QUALIFIERS = ("ForAnyValue:", "ForAllValues:")
+
+
+def _split(operator: str) -> tuple[str | None, str, bool]:
+    """'ForAllValues:StringLikeIfExists' -> ('ForAllValues:', 'StringLike', True)."""
+    qualifier = next((q for q in _SET_QUALIFIERS if operator.startswith(q)), None)
+    base = operator[len(qualifier) :] if qualifier else operator
+    if_exists = base.endswith("IfExists") and base != "Null"
+    if if_exists:
+        base = base[: -len("IfExists")]
+    return qualifier, base, if_exists
+
+
+def known_operator(operator: str) -> bool:
+    qualifier, base, if_exists = _split(operator)
+    if base == "Null":
+        return qualifier is None and not if_exists
+    return base in OPERATORS
+
+
+def condition_holds(
+    operator: str,
+    key: str,
+    values: tuple[str, ...],
+    ctx: RequestContext,
+    *,
+    variables: bool = True,
+) -> bool:
+    """Evaluate one condition; `variables=False` compares policy values literally."""
+    qualifier, base, if_exists = _split(operator)
+    actual = ctx.get(key)
+    if base == "Null":
+        return any((v.lower() == "true") == (actual is None) for v in values)
+    if actual is None:
+        if if_exists:
+            return True
+        if qualifier == "ForAllValues:":
+            return True
+        if qualifier == "ForAnyValue:":
+            return False
+        return OPERATORS[base][1]  # negated operators hold when the key is absent
+    matcher, negated = OPERATORS[base]
+    vars_ctx = ctx if variables else None
+
+    def one(value: str) -> bool:
+        hit = any(matcher(value, expected, vars_ctx) for expected in values)
+        return not hit if negated else hit
+
+    request_values = actual if isinstance(actual, tuple) else (actual,)
+    if qualifier == "ForAllValues:":
+        return all(one(v) for v in request_values)
+    if qualifier is None and negated:
+        # A negated operator on a plain key: no request value may match.
+        return all(one(v) for v in request_values)
+    return any(one(v) for v in request_values)

@@ -1,0 +1,81 @@
+"""Wildcards and policy variables, the two ways a policy string means more than itself.
+
+`*` matches any run of characters (across `:` and `/`), `?` any one character.
+`${aws:username}` is replaced by the request's value; `${key, 'default'}`
+falls back to a default; `${*}`, `${?}` and `${$}` stand for the literal
+characters. A variable whose key is absent (and has no default) makes the
+string match nothing, as in AWS. Version 2008-10-17 policies have no variables.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from app.policy.context import RequestContext
+
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_DEFAULT = re.compile(r"\s*([^,\s]+)\s*,\s*'([^']*)'\s*")
+_LITERALS = {"*": "*", "?": "?", "$": "$"}
+
+# A piece of a resolved pattern: (text, literal). Literal text has no wildcards.
+Piece = tuple[str, bool]
+
+
+def _resolve_pieces(pattern: str, ctx: RequestContext | None) -> list[Piece] | None:
+    if ctx is None or "${" not in pattern:
+        return [(pattern, False)]
+    pieces: list[Piece] = []
+    position = 0
+    for match in _VARIABLE.finditer(pattern):
+        pieces.append((pattern[position : match.start()], False))
+        inner = match.group(1)
+        if inner in _LITERALS:
+            pieces.append((_LITERALS[inner], True))
+        else:
+            default = _DEFAULT.fullmatch(inner)
+            key, fallback = (
+                (default.group(1), default.group(2)) if default else (inner.strip(), None)
+            )
+            value = ctx.get(key)
+            if not isinstance(value, str):
+                if fallback is None:
+                    return None
+                value = fallback
+            pieces.append((value, True))
+        position = match.end()
+    pieces.append((pattern[position:], False))
+    return pieces
+
+
+def resolve(pattern: str, ctx: RequestContext | None) -> str | None:
+    """The pattern with its variables replaced, or None when one has no value."""
+    pieces = _resolve_pieces(pattern, ctx)
+    return None if pieces is None else "".join(text for text, _ in pieces)
+
+
+@lru_cache(maxsize=8192)
+def _plain_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
+    return _regex([(pattern, False)], ignore_case)
+
+
+def _regex(pieces: list[Piece], ignore_case: bool) -> re.Pattern[str]:
+    parts = []
+    for text, literal in pieces:
+        if literal:
+            parts.append(re.escape(text))
+        else:
+            parts.extend(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in text)
+    return re.compile("".join(parts), re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def wildcard_match(
+    pattern: str, value: str, ctx: RequestContext | None = None, *, ignore_case: bool = False
+) -> bool:
+    """Does `value` match `pattern` (with `*`/`?`, variables resolved from `ctx`)?"""
+    if ctx is None or "${" not in pattern:
+        return _plain_regex(pattern, ignore_case).fullmatch(value) is not None
+    pieces = _resolve_pieces(pattern, ctx)
+    if pieces is None:
+        return False
+    return _regex(pieces, ignore_case).fullmatch(value) is not None

@@ -1,0 +1,231 @@
+"""The relational model. Every entity belongs to one account; ARNs carry its id.
+
+Names are unique per account case-insensitively, as in AWS, which is why each
+named entity keeps a lower-cased `name_key` beside the name as given.
+Attachments, inline policies and tags point at their owner by
+(`owner_kind`, `owner_pk`) so users, groups, roles (and later providers) share
+one mechanism; the services delete those rows together with their owner.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON
+from sqlalchemy import DateTime
+from sqlalchemy import ForeignKey
+from sqlalchemy import Index
+from sqlalchemy import Integer
+from sqlalchemy import MetaData
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import TypeDecorator
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(12), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    #: The master account overseeing this one, once organizations exist.
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("accounts.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(512))
+    user_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    name_key: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(512))
+    group_id: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_pk: Mapped[int] = mapped_column(
+        ForeignKey("groups.pk", ondelete="CASCADE"), primary_key=True
+    )
+    user_pk: Mapped[int] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Role(Base):
+    __tablename__ = "roles"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(512))
+    role_id: Mapped[str] = mapped_column(String(32), unique=True)
+    trust_policy: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(String(1000), default=None)
+    max_session_duration: Mapped[int] = mapped_column(Integer, default=3600)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ManagedPolicy(Base):
+    __tablename__ = "managed_policies"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    name_key: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(512))
+    policy_id: Mapped[str] = mapped_column(String(32), unique=True)
+    description: Mapped[str | None] = mapped_column(String(1000), default=None)
+    default_version: Mapped[int] = mapped_column(Integer, default=1)
+    #: Version numbers are never reused, even after a version is deleted.
+    next_version: Mapped[int] = mapped_column(Integer, default=2)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PolicyVersion(Base):
+    __tablename__ = "policy_versions"
+
+    policy_pk: Mapped[int] = mapped_column(
+        ForeignKey("managed_policies.pk", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PolicyAttachment(Base):
+    __tablename__ = "policy_attachments"
+
+    policy_pk: Mapped[int] = mapped_column(
+        ForeignKey("managed_policies.pk", ondelete="CASCADE"), primary_key=True
+    )
+    owner_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+    __table_args__ = (Index("ix_policy_attachments_owner", "owner_kind", "owner_pk"),)
+
+
+class InlinePolicy(Base):
+    __tablename__ = "inline_policies"
+
+    owner_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    owner_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner_pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Tag keys are unique case-insensitively, as in AWS.
+    key_lower: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class AccessKey(Base):
+    __tablename__ = "access_keys"
+
+    access_key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    #: None for the account's root key.
+    user_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("users.pk", ondelete="CASCADE"), index=True, default=None
+    )
+    #: The secret, encrypted with the master key (app.crypto.SecretBox).
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="Active")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str | None] = mapped_column(String(12), index=True, default=None)
+    principal: Mapped[str | None] = mapped_column(String(2048), default=None)
+    #: "iam:CreateRole", "saml:SignIn", "console:SignOut"…
+    action: Mapped[str] = mapped_column(String(128), index=True)
+    resource: Mapped[str | None] = mapped_column(String(2048), default=None)
+    source_ip: Mapped[str | None] = mapped_column(String(64), default=None)
+    user_agent: Mapped[str | None] = mapped_column(String(512), default=None)
+    #: "allowed" or "refused".
+    outcome: Mapped[str] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    #: Stable machine reason ("sigv4.bad_signature", "policy.explicit_deny"…).
+    reason: Mapped[str | None] = mapped_column(String(128), index=True, default=None)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class TokenKey(Base):
+    """A key that seals STS session tokens. Tokens name their key, so keys rotate
+    without cutting live sessions short: old keys stay until their tokens expire."""
+
+    __tablename__ = "token_keys"
+
+    kid: Mapped[str] = mapped_column(String(16), primary_key=True)
+    #: The 256-bit AES-GCM key, encrypted with the master key.
+    key_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

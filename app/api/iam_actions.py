@@ -1,0 +1,565 @@
+"""IAM actions: read parameters, authorize, call IamService, shape AWS's result."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from app.api.registry import Call
+from app.api.registry import Result
+from app.api.registry import action
+from app.db.models import AccessKey
+from app.db.models import Group
+from app.db.models import ManagedPolicy
+from app.db.models import PolicyVersion
+from app.db.models import Role
+from app.db.models import User
+from app.errors import ValidationError
+from app.iam.service import IamService
+from app.iam.service import Page
+
+# --- shapes --------------------------------------------------------------------------
+
+
+def _document(text: str) -> str:
+    """Policies travel URL-encoded in IAM responses; botocore decodes them."""
+    return quote(text, safe="")
+
+
+def _tags(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in pairs]
+
+
+def user_shape(iam: IamService, user: User, *, with_tags: bool = False) -> dict[str, Any]:
+    shape: dict[str, Any] = {
+        "Path": user.path,
+        "UserName": user.name,
+        "UserId": user.user_id,
+        "Arn": iam.user_arn(user),
+        "CreateDate": user.created_at,
+    }
+    if with_tags:
+        shape["Tags"] = _tags(iam.tags_of("user", user.pk)) or None
+    return shape
+
+
+def group_shape(iam: IamService, group: Group) -> dict[str, Any]:
+    return {
+        "Path": group.path,
+        "GroupName": group.name,
+        "GroupId": group.group_id,
+        "Arn": iam.group_arn(group),
+        "CreateDate": group.created_at,
+    }
+
+
+def role_shape(iam: IamService, role: Role) -> dict[str, Any]:
+    return {
+        "Path": role.path,
+        "RoleName": role.name,
+        "RoleId": role.role_id,
+        "Arn": iam.role_arn(role),
+        "CreateDate": role.created_at,
+        "AssumeRolePolicyDocument": _document(role.trust_policy),
+        "Description": role.description,
+        "MaxSessionDuration": role.max_session_duration,
+        "Tags": _tags(iam.tags_of("role", role.pk)) or None,
+    }
+
+
+def policy_shape(iam: IamService, policy: ManagedPolicy) -> dict[str, Any]:
+    return {
+        "PolicyName": policy.name,
+        "PolicyId": policy.policy_id,
+        "Arn": iam.policy_arn(policy),
+        "Path": policy.path,
+        "DefaultVersionId": f"v{policy.default_version}",
+        "AttachmentCount": iam.attachment_count(policy),
+        "PermissionsBoundaryUsageCount": 0,
+        "IsAttachable": True,
+        "Description": policy.description,
+        "CreateDate": policy.created_at,
+        "UpdateDate": policy.updated_at,
+    }
+
+
+def version_shape(
+    policy: ManagedPolicy, version: PolicyVersion, *, with_document: bool
+) -> dict[str, Any]:
+    return {
+        "Document": _document(version.document) if with_document else None,
+        "VersionId": f"v{version.version}",
+        "IsDefaultVersion": version.version == policy.default_version,
+        "CreateDate": version.created_at,
+    }
+
+
+def key_shape(key: AccessKey, user_name: str | None) -> dict[str, Any]:
+    return {
+        "UserName": user_name,
+        "AccessKeyId": key.access_key_id,
+        "Status": key.status,
+        "CreateDate": key.created_at,
+    }
+
+
+def _listing(field: str, page: Page[Any], shape: Any) -> dict[str, Any]:
+    return {
+        field: [shape(item) for item in page.items],
+        "IsTruncated": page.is_truncated,
+        "Marker": page.marker,
+    }
+
+
+def _paging(call: Call) -> tuple[str | None, int | None]:
+    return call.params.get("Marker"), call.params.integer("MaxItems")
+
+
+def _any(call: Call, kind: str) -> str:
+    """The resource of a List action: every entity of that kind in the account."""
+    return call.services.iam.arn(kind, "/", "*")  # type: ignore[no-any-return]
+
+
+def _owner_arn(call: Call, kind: str, name: str) -> str:
+    iam = call.services.iam
+    finder = {"user": iam.find_user, "group": iam.find_group, "role": iam.find_role}[kind]
+    owner = finder(name)
+    if owner is None:
+        return iam.arn(kind, "/", name)  # type: ignore[no-any-return]
+    return iam.arn(kind, owner.path, owner.name)  # type: ignore[no-any-return]
+
+
+# --- users -------------------------------------------------------------------------
+
+
+@action("iam", "CreateUser")
+def create_user(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    name, path = p.req("UserName"), p.get("Path")
+    call.authorize("iam:CreateUser", iam.arn("user", path or "/", name))
+    user = iam.create_user(name, path, p.tags())
+    return {"User": user_shape(iam, user, with_tags=True)}
+
+
+def _user_or_self(call: Call, action_name: str) -> User | None:
+    """The named user, or the caller itself when UserName is omitted (None for root)."""
+    iam, name = call.services.iam, call.params.get("UserName")
+    caller = call.caller
+    if name is None:
+        if caller.kind == "root":
+            call.authorize(action_name, caller.arn)
+            return None
+        if caller.kind != "user":
+            raise ValidationError("Must specify userName when calling with non-User credentials")
+        name = caller.name
+    user = iam.find_user(name)
+    call.authorize(action_name, iam.user_arn(user) if user else iam.arn("user", "/", name))
+    return iam.user(name) if user is None else user
+
+
+@action("iam", "GetUser")
+def get_user(call: Call) -> Result:
+    iam = call.services.iam
+    user = _user_or_self(call, "iam:GetUser")
+    if user is None:
+        caller = call.caller
+        return {"User": {"UserId": caller.account_id, "Arn": caller.arn, "CreateDate": None}}
+    return {"User": user_shape(iam, user, with_tags=True)}
+
+
+@action("iam", "ListUsers")
+def list_users(call: Call) -> Result:
+    iam = call.services.iam
+    call.authorize("iam:ListUsers", _any(call, "user"))
+    page = iam.list_users(call.params.get("PathPrefix"), *_paging(call))
+    return _listing("Users", page, lambda u: user_shape(iam, u))
+
+
+@action("iam", "UpdateUser")
+def update_user(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    call.authorize("iam:UpdateUser", _owner_arn(call, "user", p.req("UserName")))
+    iam.update_user(p.req("UserName"), p.get("NewUserName"), p.get("NewPath"))
+    return None
+
+
+@action("iam", "DeleteUser")
+def delete_user(call: Call) -> Result:
+    iam, name = call.services.iam, call.params.req("UserName")
+    call.authorize("iam:DeleteUser", _owner_arn(call, "user", name))
+    iam.delete_user(name)
+    return None
+
+
+# --- access keys ---------------------------------------------------------------------
+
+
+@action("iam", "CreateAccessKey")
+def create_access_key(call: Call) -> Result:
+    user = _user_or_self(call, "iam:CreateAccessKey")
+    key, secret = call.services.iam.create_access_key(user)
+    shape = key_shape(key, user.name if user else None)
+    shape["SecretAccessKey"] = secret
+    call.audit_detail["access_key_id"] = key.access_key_id
+    return {"AccessKey": shape}
+
+
+@action("iam", "ListAccessKeys")
+def list_access_keys(call: Call) -> Result:
+    user = _user_or_self(call, "iam:ListAccessKeys")
+    keys = call.services.iam.access_keys(user)
+    name = user.name if user else None
+    return {"AccessKeyMetadata": [key_shape(k, name) for k in keys], "IsTruncated": False}
+
+
+@action("iam", "UpdateAccessKey")
+def update_access_key(call: Call) -> Result:
+    user = _user_or_self(call, "iam:UpdateAccessKey")
+    p = call.params
+    call.services.iam.update_access_key(user, p.req("AccessKeyId"), p.req("Status"))
+    return None
+
+
+@action("iam", "DeleteAccessKey")
+def delete_access_key(call: Call) -> Result:
+    user = _user_or_self(call, "iam:DeleteAccessKey")
+    call.services.iam.delete_access_key(user, call.params.req("AccessKeyId"))
+    return None
+
+
+# --- groups --------------------------------------------------------------------------
+
+
+@action("iam", "CreateGroup")
+def create_group(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    name, path = p.req("GroupName"), p.get("Path")
+    call.authorize("iam:CreateGroup", iam.arn("group", path or "/", name))
+    return {"Group": group_shape(iam, iam.create_group(name, path))}
+
+
+@action("iam", "GetGroup")
+def get_group(call: Call) -> Result:
+    iam, name = call.services.iam, call.params.req("GroupName")
+    call.authorize("iam:GetGroup", _owner_arn(call, "group", name))
+    group = iam.group(name)
+    page = iam.group_members(group, *_paging(call))
+    return {
+        "Group": group_shape(iam, group),
+        **_listing("Users", page, lambda u: user_shape(iam, u)),
+    }
+
+
+@action("iam", "ListGroups")
+def list_groups(call: Call) -> Result:
+    iam = call.services.iam
+    call.authorize("iam:ListGroups", _any(call, "group"))
+    page = iam.list_groups(call.params.get("PathPrefix"), *_paging(call))
+    return _listing("Groups", page, lambda g: group_shape(iam, g))
+
+
+@action("iam", "ListGroupsForUser")
+def list_groups_for_user(call: Call) -> Result:
+    iam, name = call.services.iam, call.params.req("UserName")
+    call.authorize("iam:ListGroupsForUser", _owner_arn(call, "user", name))
+    page = iam.groups_for_user(iam.user(name), *_paging(call))
+    return _listing("Groups", page, lambda g: group_shape(iam, g))
+
+
+@action("iam", "AddUserToGroup")
+def add_user_to_group(call: Call) -> Result:
+    p = call.params
+    call.authorize("iam:AddUserToGroup", _owner_arn(call, "group", p.req("GroupName")))
+    call.services.iam.add_user_to_group(p.req("GroupName"), p.req("UserName"))
+    return None
+
+
+@action("iam", "RemoveUserFromGroup")
+def remove_user_from_group(call: Call) -> Result:
+    p = call.params
+    call.authorize("iam:RemoveUserFromGroup", _owner_arn(call, "group", p.req("GroupName")))
+    call.services.iam.remove_user_from_group(p.req("GroupName"), p.req("UserName"))
+    return None
+
+
+@action("iam", "DeleteGroup")
+def delete_group(call: Call) -> Result:
+    name = call.params.req("GroupName")
+    call.authorize("iam:DeleteGroup", _owner_arn(call, "group", name))
+    call.services.iam.delete_group(name)
+    return None
+
+
+# --- roles ---------------------------------------------------------------------------
+
+
+def _tag_context(tags: list[tuple[str, str]]) -> dict[str, Any]:
+    context: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in tags}
+    if tags:
+        context["aws:TagKeys"] = tuple(k for k, _ in tags)
+    return context
+
+
+@action("iam", "CreateRole")
+def create_role(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    name, path, tags = p.req("RoleName"), p.get("Path"), p.tags()
+    call.authorize("iam:CreateRole", iam.arn("role", path or "/", name), **_tag_context(tags))
+    role = iam.create_role(
+        name,
+        path,
+        p.req("AssumeRolePolicyDocument"),
+        p.get("Description"),
+        p.integer("MaxSessionDuration"),
+        tags,
+    )
+    return {"Role": role_shape(iam, role)}
+
+
+@action("iam", "GetRole")
+def get_role(call: Call) -> Result:
+    iam, name = call.services.iam, call.params.req("RoleName")
+    call.authorize("iam:GetRole", _owner_arn(call, "role", name))
+    return {"Role": role_shape(iam, iam.role(name))}
+
+
+@action("iam", "ListRoles")
+def list_roles(call: Call) -> Result:
+    iam = call.services.iam
+    call.authorize("iam:ListRoles", _any(call, "role"))
+    page = iam.list_roles(call.params.get("PathPrefix"), *_paging(call))
+    return _listing("Roles", page, lambda r: role_shape(iam, r))
+
+
+@action("iam", "UpdateRole")
+def update_role(call: Call) -> Result:
+    p = call.params
+    call.authorize("iam:UpdateRole", _owner_arn(call, "role", p.req("RoleName")))
+    call.services.iam.update_role(
+        p.req("RoleName"), p.get("Description"), p.integer("MaxSessionDuration")
+    )
+    return {}
+
+
+@action("iam", "UpdateAssumeRolePolicy")
+def update_assume_role_policy(call: Call) -> Result:
+    p = call.params
+    call.authorize("iam:UpdateAssumeRolePolicy", _owner_arn(call, "role", p.req("RoleName")))
+    call.services.iam.update_assume_role_policy(p.req("RoleName"), p.req("PolicyDocument"))
+    return None
+
+
+@action("iam", "DeleteRole")
+def delete_role(call: Call) -> Result:
+    name = call.params.req("RoleName")
+    call.authorize("iam:DeleteRole", _owner_arn(call, "role", name))
+    call.services.iam.delete_role(name)
+    return None
+
+
+@action("iam", "TagRole")
+def tag_role(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    tags = p.tags()
+    call.authorize("iam:TagRole", _owner_arn(call, "role", p.req("RoleName")), **_tag_context(tags))
+    iam.tag("role", iam.role(p.req("RoleName")).pk, tags)
+    return None
+
+
+@action("iam", "UntagRole")
+def untag_role(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    keys = p.members("TagKeys")
+    call.authorize(
+        "iam:UntagRole", _owner_arn(call, "role", p.req("RoleName")), **{"aws:TagKeys": tuple(keys)}
+    )
+    iam.untag("role", iam.role(p.req("RoleName")).pk, keys)
+    return None
+
+
+@action("iam", "ListRoleTags")
+def list_role_tags(call: Call) -> Result:
+    iam, name = call.services.iam, call.params.req("RoleName")
+    call.authorize("iam:ListRoleTags", _owner_arn(call, "role", name))
+    return {"Tags": _tags(iam.tags_of("role", iam.role(name).pk)), "IsTruncated": False}
+
+
+# --- managed policies ----------------------------------------------------------------
+
+
+def _policy_resource(call: Call) -> str:
+    arn = call.params.req("PolicyArn")
+    call.services.iam.find_policy(arn)  # refuses a malformed ARN before it reaches a message
+    return arn
+
+
+@action("iam", "CreatePolicy")
+def create_policy(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    name, path = p.req("PolicyName"), p.get("Path")
+    call.authorize("iam:CreatePolicy", iam.arn("policy", path or "/", name))
+    policy = iam.create_policy(name, path, p.req("PolicyDocument"), p.get("Description"))
+    return {"Policy": policy_shape(iam, policy)}
+
+
+@action("iam", "GetPolicy")
+def get_policy(call: Call) -> Result:
+    iam = call.services.iam
+    call.authorize("iam:GetPolicy", _policy_resource(call))
+    return {"Policy": policy_shape(iam, iam.policy(call.params.req("PolicyArn")))}
+
+
+@action("iam", "ListPolicies")
+def list_policies(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    call.authorize("iam:ListPolicies", _any(call, "policy"))
+    page = iam.list_policies(
+        p.get("Scope"), bool(p.boolean("OnlyAttached")), p.get("PathPrefix"), *_paging(call)
+    )
+    return _listing("Policies", page, lambda pol: policy_shape(iam, pol))
+
+
+@action("iam", "DeletePolicy")
+def delete_policy(call: Call) -> Result:
+    call.authorize("iam:DeletePolicy", _policy_resource(call))
+    call.services.iam.delete_policy(call.params.req("PolicyArn"))
+    return None
+
+
+@action("iam", "GetPolicyVersion")
+def get_policy_version(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    call.authorize("iam:GetPolicyVersion", _policy_resource(call))
+    policy = iam.policy(p.req("PolicyArn"))
+    version = iam.policy_version(policy, p.req("VersionId"))
+    return {"PolicyVersion": version_shape(policy, version, with_document=True)}
+
+
+@action("iam", "ListPolicyVersions")
+def list_policy_versions(call: Call) -> Result:
+    iam = call.services.iam
+    call.authorize("iam:ListPolicyVersions", _policy_resource(call))
+    policy = iam.policy(call.params.req("PolicyArn"))
+    versions = iam.policy_versions(policy)
+    return {
+        "Versions": [version_shape(policy, v, with_document=False) for v in versions],
+        "IsTruncated": False,
+    }
+
+
+@action("iam", "CreatePolicyVersion")
+def create_policy_version(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    call.authorize("iam:CreatePolicyVersion", _policy_resource(call))
+    version = iam.create_policy_version(
+        p.req("PolicyArn"), p.req("PolicyDocument"), bool(p.boolean("SetAsDefault"))
+    )
+    policy = iam.policy(p.req("PolicyArn"))
+    return {"PolicyVersion": version_shape(policy, version, with_document=False)}
+
+
+@action("iam", "SetDefaultPolicyVersion")
+def set_default_policy_version(call: Call) -> Result:
+    p = call.params
+    call.authorize("iam:SetDefaultPolicyVersion", _policy_resource(call))
+    call.services.iam.set_default_policy_version(p.req("PolicyArn"), p.req("VersionId"))
+    return None
+
+
+@action("iam", "DeletePolicyVersion")
+def delete_policy_version(call: Call) -> Result:
+    p = call.params
+    call.authorize("iam:DeletePolicyVersion", _policy_resource(call))
+    call.services.iam.delete_policy_version(p.req("PolicyArn"), p.req("VersionId"))
+    return None
+
+
+# --- attached and inline policies of users, groups and roles ----------------------
+#
+# Registered in a loop, one set per kind, because the twelve actions of each kind
+# differ only in their names:
+#   Attach{User,Group,Role}Policy, Detach…Policy, ListAttached…Policies,
+#   Put{User,Group,Role}Policy, Get…Policy, Delete…Policy, List…Policies.
+
+
+def _register_policy_actions(kind: str, title: str) -> None:
+    name_param = f"{title}Name"
+
+    def attach(call: Call) -> Result:
+        p = call.params
+        call.authorize(
+            f"iam:Attach{title}Policy",
+            _owner_arn(call, kind, p.req(name_param)),
+            **{"iam:PolicyARN": _policy_resource(call)},
+        )
+        call.services.iam.attach_policy(kind, p.req(name_param), p.req("PolicyArn"))
+        return None
+
+    def detach(call: Call) -> Result:
+        p = call.params
+        call.authorize(
+            f"iam:Detach{title}Policy",
+            _owner_arn(call, kind, p.req(name_param)),
+            **{"iam:PolicyARN": _policy_resource(call)},
+        )
+        call.services.iam.detach_policy(kind, p.req(name_param), p.req("PolicyArn"))
+        return None
+
+    def list_attached(call: Call) -> Result:
+        iam, owner_name = call.services.iam, call.params.req(name_param)
+        call.authorize(f"iam:ListAttached{title}Policies", _owner_arn(call, kind, owner_name))
+        owner = iam.owner(kind, owner_name)
+        policies = iam.attached_policies(kind, owner.pk)
+        return {
+            "AttachedPolicies": [
+                {"PolicyName": pol.name, "PolicyArn": iam.policy_arn(pol)} for pol in policies
+            ],
+            "IsTruncated": False,
+        }
+
+    def put(call: Call) -> Result:
+        p = call.params
+        call.authorize(f"iam:Put{title}Policy", _owner_arn(call, kind, p.req(name_param)))
+        call.services.iam.put_inline_policy(
+            kind, p.req(name_param), p.req("PolicyName"), p.req("PolicyDocument")
+        )
+        return None
+
+    def get(call: Call) -> Result:
+        p = call.params
+        call.authorize(f"iam:Get{title}Policy", _owner_arn(call, kind, p.req(name_param)))
+        owner, policy = call.services.iam.inline_policy(
+            kind, p.req(name_param), p.req("PolicyName")
+        )
+        return {
+            name_param: owner.name,
+            "PolicyName": policy.name,
+            "PolicyDocument": _document(policy.document),
+        }
+
+    def delete(call: Call) -> Result:
+        p = call.params
+        call.authorize(f"iam:Delete{title}Policy", _owner_arn(call, kind, p.req(name_param)))
+        call.services.iam.delete_inline_policy(kind, p.req(name_param), p.req("PolicyName"))
+        return None
+
+    def list_inline(call: Call) -> Result:
+        iam, owner_name = call.services.iam, call.params.req(name_param)
+        call.authorize(f"iam:List{title}Policies", _owner_arn(call, kind, owner_name))
+        owner = iam.owner(kind, owner_name)
+        return {
+            "PolicyNames": [pol.name for pol in iam.inline_policies(kind, owner.pk)],
+            "IsTruncated": False,
+        }
+
+    action("iam", f"Attach{title}Policy")(attach)
+    action("iam", f"Detach{title}Policy")(detach)
+    action("iam", f"ListAttached{title}Policies")(list_attached)
+    action("iam", f"Put{title}Policy")(put)
+    action("iam", f"Get{title}Policy")(get)
+    action("iam", f"Delete{title}Policy")(delete)
+    action("iam", f"List{title}Policies")(list_inline)
+
+
+for _kind, _title in (("user", "User"), ("group", "Group"), ("role", "Role")):
+    _register_policy_actions(_kind, _title)

@@ -1,0 +1,82 @@
+"""The action registry: `@action("iam", "CreateRole")` binds a handler, so grep finds it.
+
+A handler receives a `Call`, reads its parameters, calls `call.authorize(...)`
+with the action and resource before it touches anything, uses the services,
+and returns a dict shaped like AWS's `<ActionResult>` (or None for actions
+without one). The dispatcher refuses to answer for a signed action whose
+handler never authorized: a forgotten check is a 500 in the tests, not a hole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+from app.api.query import QueryParams
+from app.errors import InvalidActionError
+from app.iam.principal import Principal
+
+VERSIONS = {"iam": "2010-05-08", "sts": "2011-06-15"}
+
+Result = dict[str, Any] | None
+
+
+@dataclass
+class Call:
+    params: QueryParams
+    caller: Principal | None
+    request_id: str
+    source_ip: str | None
+    user_agent: str | None
+    #: True when the request came over TLS (aws:SecureTransport).
+    secure: bool
+    #: The services this call may use (app.runtime.CallServices).
+    services: Any
+    #: Set by authorize(); the audit record names it.
+    resource: str | None = None
+    authorized: bool = False
+    #: Extra, non-secret facts for the audit record.
+    audit_detail: dict[str, Any] = field(default_factory=dict)
+
+    def authorize(self, action: str, resource: str, **context: str) -> None:
+        """Decide with IAM policy evaluation; AccessDenied unless allowed."""
+        self.resource = resource
+        self.services.authorize(self, action, resource, context)
+        self.authorized = True
+
+
+Handler = Callable[[Call], Result]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    service: str
+    name: str
+    handler: Handler
+    #: False only for AssumeRoleWithSAML / AssumeRoleWithWebIdentity.
+    signed: bool = True
+
+
+ACTIONS: dict[str, ActionSpec] = {}
+
+
+def action(service: str, name: str, *, signed: bool = True) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        if name in ACTIONS:
+            raise RuntimeError(f"action {name} registered twice")
+        ACTIONS[name] = ActionSpec(service, name, handler, signed)
+        return handler
+
+    return register
+
+
+def lookup(name: str, version: str | None) -> ActionSpec:
+    spec = ACTIONS.get(name)
+    if spec is None or (version is not None and VERSIONS[spec.service] != version):
+        shown = name[:64] if name.isprintable() else "?"
+        raise InvalidActionError(
+            f"Could not find operation {shown} for version {(version or 'NO_VERSION')[:16]}"
+        )
+    return spec

@@ -1,0 +1,91 @@
+"""STS actions: AssumeRole, GetSessionToken, GetCallerIdentity.
+
+AssumeRoleWithSAML and AssumeRoleWithWebIdentity arrive with federation and
+end in the same StsService.issue_role_session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.api.registry import Call
+from app.api.registry import Result
+from app.api.registry import action
+from app.errors import AccessDeniedError
+from app.sts.service import IssuedCredentials
+from app.sts.service import RoleSession
+from app.sts.service import SessionRequest
+
+
+def credentials_shape(creds: IssuedCredentials) -> dict[str, Any]:
+    return {
+        "AccessKeyId": creds.access_key_id,
+        "SecretAccessKey": creds.secret_access_key,
+        "SessionToken": creds.session_token,
+        "Expiration": creds.expiration,
+    }
+
+
+def role_session_shape(session: RoleSession) -> dict[str, Any]:
+    return {
+        "Credentials": credentials_shape(session.credentials),
+        "AssumedRoleUser": {"AssumedRoleId": session.assumed_role_id, "Arn": session.arn},
+        "PackedPolicySize": session.packed_policy_size,
+        "SourceIdentity": session.source_identity,
+    }
+
+
+def _issued(call: Call, access_key_id: str, arn: str) -> None:
+    """Audit what was issued: the new key id and session, never its secret or token."""
+    call.audit_detail.update(issued_access_key_id=access_key_id, session_arn=arn)
+
+
+@action("sts", "AssumeRole")
+def assume_role(call: Call) -> Result:
+    p = call.params
+    if p.get("SerialNumber") is not None or p.get("TokenCode") is not None:
+        raise AccessDeniedError(
+            "MultiFactorAuthentication failed: MFA devices are not available on this server yet.",
+            reason="mfa.unavailable",
+        )
+    req = SessionRequest(
+        role_arn=p.req("RoleArn"),
+        session_name=p.req("RoleSessionName"),
+        duration_seconds=p.integer("DurationSeconds"),
+        policy=p.get("Policy"),
+        policy_arns=tuple(s.get("arn", "") for s in p.structs("PolicyArns", ("arn",))),
+        tags=tuple(p.tags("Tags")),
+        transitive_tag_keys=tuple(p.members("TransitiveTagKeys")),
+        source_identity=p.get("SourceIdentity"),
+        external_id=p.get("ExternalId"),
+    )
+    # Trust policy and (where AWS needs it) the caller's own policy are both
+    # checked inside assume_role; it raises AccessDenied otherwise.
+    call.resource = req.role_arn
+    session = call.services.sts.assume_role(call.caller, req, call.services.request_keys(call))
+    call.authorized = True
+    _issued(call, session.credentials.access_key_id, session.arn)
+    return role_session_shape(session)
+
+
+@action("sts", "GetSessionToken")
+def get_session_token(call: Call) -> Result:
+    p = call.params
+    if p.get("SerialNumber") is not None or p.get("TokenCode") is not None:
+        raise AccessDeniedError(
+            "MultiFactorAuthentication failed: MFA devices are not available on this server yet.",
+            reason="mfa.unavailable",
+        )
+    # AWS: any user may get a session token for itself; no policy is consulted.
+    call.authorized, call.resource = True, call.caller.arn
+    creds = call.services.sts.get_session_token(call.caller, p.integer("DurationSeconds"))
+    _issued(call, creds.access_key_id, call.caller.arn)
+    return {"Credentials": credentials_shape(creds)}
+
+
+@action("sts", "GetCallerIdentity")
+def get_caller_identity(call: Call) -> Result:
+    caller = call.caller
+    # AWS: no permission is needed to ask who you are, even under an explicit Deny.
+    call.authorized, call.resource = True, caller.arn
+    return {"UserId": caller.user_id, "Account": caller.account_id, "Arn": caller.arn}

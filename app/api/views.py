@@ -1,0 +1,175 @@
+"""The Query endpoint: `POST /` and `GET /?Action=…` for IAM and STS alike.
+
+The request is turned into plain values here, authenticated, handed to the
+registered handler inside one transaction, and answered in AWS's XML. Every
+call, allowed or refused, leaves an audit record. Unknown failures become
+InternalFailure: logged with a traceback, never sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from app import ids
+from app.api import xml
+from app.api.auth import authenticate
+from app.api.query import QueryParams
+from app.api.query import parse_pairs
+from app.api.registry import VERSIONS
+from app.api.registry import Call
+from app.api.registry import lookup
+from app.api.sigv4 import IncomingRequest
+from app.audit import AuditRecord
+from app.errors import InternalFailureError
+from app.errors import InvalidParameterValueError
+from app.errors import MissingActionError
+from app.errors import RequestEntityTooLargeError
+from app.errors import ServiceError
+from app.iam.principal import Principal
+from app.runtime import CallServices
+from app.runtime import Runtime
+
+log = logging.getLogger("fedbridge.api")
+
+bp = Blueprint("api", __name__)
+
+
+def _runtime() -> Runtime:
+    return current_app.extensions["fedbridge"]  # type: ignore[no-any-return]
+
+
+def _incoming(body: bytes) -> IncomingRequest:
+    return IncomingRequest(
+        method=request.method,
+        scheme=request.scheme,
+        host=request.host,
+        path=request.path,
+        query=tuple(parse_pairs(_query_string())),
+        headers=dict(request.headers.items()),
+        body=body,
+    )
+
+
+def _query_string() -> str:
+    try:
+        return request.query_string.decode("ascii")
+    except UnicodeDecodeError:
+        raise InvalidParameterValueError("The query string must be URL-encoded ASCII.") from None
+
+
+def _form_pairs(body: bytes) -> list[tuple[str, str]]:
+    if request.method != "POST" or not body:
+        return []
+    content_type = request.mimetype
+    if content_type not in ("", "application/x-www-form-urlencoded"):
+        raise InvalidParameterValueError(
+            "The body must be application/x-www-form-urlencoded (AWS Query protocol)."
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidParameterValueError("The request body is not valid UTF-8.") from None
+    return parse_pairs(text)
+
+
+@bp.route("/", methods=["GET", "POST"])
+def query_endpoint() -> Response:
+    runtime = _runtime()
+    request_id = ids.request_id()
+    service, action_name, caller = "iam", "unknown", None
+    call: Call | None = None
+    try:
+        try:
+            body = request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            raise RequestEntityTooLargeError(
+                f"The request body exceeds {runtime.settings.max_body_bytes} bytes.",
+                reason="request.too_large",
+            ) from None
+        params = QueryParams(parse_pairs(_query_string()) + _form_pairs(body))
+        version = params.get("Version")
+        service = next((s for s, v in VERSIONS.items() if v == version), service)
+        name = params.get("Action")
+        if not name:
+            raise MissingActionError("The request must contain the parameter Action.")
+        spec = lookup(name, version)
+        service, action_name = spec.service, f"{spec.service}:{spec.name}"
+        with runtime.sessions.begin() as session:
+            if spec.signed:
+                caller = authenticate(_incoming(body), runtime, session, spec.service)
+            call = Call(
+                params=params,
+                caller=caller,
+                request_id=request_id,
+                source_ip=request.remote_addr,
+                user_agent=request.user_agent.string[:512] or None,
+                secure=request.is_secure,
+                services=CallServices(runtime, session, caller.account_id if caller else None),
+            )
+            result = spec.handler(call)
+            if spec.signed and not call.authorized:
+                raise RuntimeError(f"handler for {spec.name} never called authorize()")
+            runtime.audit.add(session, _record(runtime, request_id, action_name, call, caller))
+        return _xml(xml.success(service, spec.name, result, request_id), 200)
+    except ServiceError as err:
+        return _refuse(runtime, service, err, request_id, action_name, call, caller)
+    except Exception:
+        log.exception("internal failure in %s (request %s)", action_name, request_id)
+        err = InternalFailureError(
+            "We encountered an internal error. Please try again.", reason="internal"
+        )
+        return _refuse(runtime, service, err, request_id, action_name, call, caller)
+
+
+def _refuse(
+    runtime: Runtime,
+    service: str,
+    err: ServiceError,
+    request_id: str,
+    action_name: str,
+    call: Call | None,
+    caller: Principal | None,
+) -> Response:
+    log.info("refused %s: %s (%s) request %s", action_name, err.code, err.reason, request_id)
+    record = _record(runtime, request_id, action_name, call, caller, err)
+    try:
+        runtime.audit.write(record)
+    except Exception:
+        log.exception("could not write the audit record of request %s", request_id)
+    return _xml(xml.error(service, err, request_id), err.status)
+
+
+def _record(
+    runtime: Runtime,
+    request_id: str,
+    action_name: str,
+    call: Call | None,
+    caller: Principal | None,
+    err: ServiceError | None = None,
+) -> AuditRecord:
+    detail: dict[str, Any] | None = call.audit_detail or None if call else None
+    return AuditRecord(
+        at=runtime.clock.now(),
+        request_id=request_id,
+        action=action_name,
+        outcome="allowed" if err is None else "refused",
+        account_id=caller.account_id if caller else None,
+        principal=caller.arn if caller else None,
+        resource=call.resource if call else None,
+        source_ip=request.remote_addr,
+        user_agent=request.user_agent.string[:512] or None,
+        error_code=err.code if err else None,
+        reason=err.reason if err else None,
+        detail=detail,
+    )
+
+
+def _xml(body: bytes, status: int) -> Response:
+    return Response(body, status=status, content_type="text/xml")

@@ -1,0 +1,207 @@
+"""The `fedbridge` command: serve, init, account create, audit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from app.config import ConfigError
+from app.config import Settings
+from app.db.models import AuditEvent
+from app.errors import ServiceError
+from app.runtime import NewAccount
+from app.runtime import Runtime
+
+
+def _start() -> Runtime:
+    try:
+        return Runtime.start(Settings.from_env())
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _print_account(account: NewAccount, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(asdict(account)))
+        return
+    click.echo(f"account id:            {account.account_id}")
+    click.echo(f"root access key id:    {account.access_key_id}")
+    click.echo(f"root secret access key {account.secret_access_key}")
+    click.echo("The secret is shown once; store it now.")
+
+
+@click.group()
+def main() -> None:
+    """fedbridge: enterprise sign-ins to short-lived credentials, over the AWS IAM/STS API."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the new account as JSON.")
+def init(as_json: bool) -> None:
+    """Create the store and the root account if missing."""
+    runtime = _start()
+    if runtime.created is not None:
+        _print_account(runtime.created, as_json)
+        return
+    account_id = runtime.root_account_id()
+    if as_json:
+        click.echo(json.dumps({"account_id": account_id, "created": False}))
+    else:
+        click.echo(
+            f"already initialised: account {account_id} (its root key was shown at creation)"
+        )
+
+
+@main.group()
+def account() -> None:
+    """Manage accounts."""
+
+
+@account.command("create")
+@click.option("--id", "account_id", help="12 digits; generated when omitted.")
+@click.option("--name", help="A name for people to read.")
+@click.option("--json", "as_json", is_flag=True)
+def account_create(account_id: str | None, name: str | None, as_json: bool) -> None:
+    """Create another account with its own root key, printed once."""
+    runtime = _start()
+    try:
+        _print_account(runtime.create_account(account_id, name), as_json)
+    except ServiceError as e:
+        raise click.ClickException(e.message) from None
+
+
+@main.group()
+def sts() -> None:
+    """Temporary credentials: revoke sessions, rotate the token key."""
+
+
+@sts.command("revoke-sessions")
+@click.option("--account", "account_id", help="Account id (default: the root account).")
+@click.option("--role", "role_name", required=True, help="Role whose live sessions end now.")
+def sts_revoke_sessions(account_id: str | None, role_name: str) -> None:
+    """End every session of a role issued before now, on every worker, at its next request.
+
+    As in AWS, this writes the role's inline policy AWSRevokeOlderSessions (a Deny on
+    aws:TokenIssueTime); PutRolePolicy with the same document does it through the API.
+    """
+    runtime = _start()
+    account_id = account_id or runtime.root_account_id()
+    try:
+        with runtime.sessions.begin() as session:
+            runtime.iam(session, account_id).revoke_role_sessions(role_name)
+    except ServiceError as e:
+        raise click.ClickException(e.message) from None
+    click.echo(
+        f"sessions of role {role_name} in account {account_id} issued before now are revoked"
+    )
+
+
+@sts.command("rotate-key")
+def sts_rotate_key() -> None:
+    """Seal new session tokens with a new key; older tokens work until they expire."""
+    runtime = _start()
+    click.echo(f"new token key {runtime.tokens.keys.rotate()}")
+
+
+@main.command()
+@click.option("--since", help="ISO 8601 time; only events at or after it.")
+@click.option("--action", "action_name", help='e.g. "iam:CreateRole".')
+@click.option("--principal", help="Caller ARN.")
+@click.option("--account", "account_id", help="Account id.")
+@click.option("--outcome", type=click.Choice(["allowed", "refused", "error"]))
+@click.option("--reason", help='Stable reason, e.g. "sigv4.bad_signature".')
+@click.option("--limit", type=int, default=1000, show_default=True)
+def audit(**filters: Any) -> None:
+    """Print the audit log as JSON lines, oldest first."""
+    runtime = _start()
+    stmt = select(AuditEvent).order_by(AuditEvent.id)
+    if filters["since"]:
+        try:
+            since = datetime.fromisoformat(filters["since"])
+        except ValueError:
+            raise click.BadParameter("use ISO 8601, e.g. 2026-01-31T12:00:00+00:00") from None
+        stmt = stmt.where(AuditEvent.at >= since)
+    for column, key in (
+        (AuditEvent.action, "action_name"),
+        (AuditEvent.principal, "principal"),
+        (AuditEvent.account_id, "account_id"),
+        (AuditEvent.outcome, "outcome"),
+        (AuditEvent.reason, "reason"),
+    ):
+        if filters[key]:
+            stmt = stmt.where(column == filters[key])
+    with runtime.sessions() as session:
+        for event in session.scalars(stmt.limit(filters["limit"])):
+            row = {c.name: getattr(event, c.name) for c in AuditEvent.__table__.columns}
+            row["at"] = event.at.isoformat()
+            click.echo(json.dumps(row, sort_keys=True))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API and the sign-in pages."""
+    runtime = _start()
+    if runtime.created is not None:
+        _print_account(runtime.created, as_json=False)
+    click.echo(f"fedbridge: root account {runtime.root_account_id()}")
+    if workers == 1:
+        _serve_threaded(runtime, host, port)
+    else:
+        _serve_gunicorn(runtime.settings, host, port, workers)
+
+
+def _serve_threaded(runtime: Runtime, host: str, port: int) -> None:
+    from werkzeug.serving import make_server
+
+    from app import create_app
+
+    server = make_server(host, port, create_app(runtime.settings, runtime), threaded=True)
+
+    def stop(_signum: int, _frame: Any) -> None:
+        # shutdown() waits for serve_forever to return: call it off the main thread.
+        import threading
+
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    click.echo(f"listening on http://{host}:{server.port}")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        runtime.engine.dispose()
+        click.echo("stopped")
+
+
+def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from app import create_app
+
+    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", 4)
+            self.cfg.set("graceful_timeout", 10)
+
+        def load(self) -> Any:
+            # Each worker opens its own database connections after the fork.
+            return create_app(settings)
+
+    _Gunicorn().run()
+    sys.exit(0)

@@ -1,0 +1,129 @@
+"""Authorization: IAM policy evaluation for one caller, action and resource.
+
+The request context is built once per decision from the principal, its
+session and the request (source IP, user agent, TLS). Root may do everything
+in its own account; everyone else needs an Allow from an identity policy (and,
+for sessions with session policies, from those too) and no Deny anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC
+
+from app.clock import Clock
+from app.clock import iso_ms
+from app.errors import AccessDeniedError
+from app.iam.principal import Principal
+from app.iam.service import IamService
+from app.iam.service import parsed_policy
+from app.policy import Decision
+from app.policy import RequestContext
+from app.policy import evaluate
+
+_PRINCIPAL_TYPES = {"root": "Account", "user": "User", "assumed-role": "AssumedRole"}
+
+
+def _iso(moment: object) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # type: ignore[attr-defined]
+
+
+def principal_keys(iam: IamService, principal: Principal, clock: Clock) -> dict[str, str]:
+    """The global condition keys that describe the caller (aws:Principal*, aws:username…)."""
+    now = clock.now()
+    keys: dict[str, str] = {
+        "aws:PrincipalAccount": principal.account_id,
+        "aws:PrincipalArn": principal.identity_arn or principal.arn,
+        "aws:PrincipalType": _PRINCIPAL_TYPES[principal.kind],
+        "aws:userid": principal.user_id,
+        "aws:CurrentTime": _iso(now),
+        "aws:EpochTime": str(int(now.timestamp())),
+        "aws:RequestedRegion": "us-east-1",
+        "aws:ViaAWSService": "false",
+    }
+    tags: dict[str, str] = {}
+    if principal.kind == "user" and principal.owner_pk is not None:
+        keys["aws:username"] = principal.name or ""
+        tags.update(iam.tags_of("user", principal.owner_pk))
+    if principal.kind == "assumed-role" and principal.owner_pk is not None:
+        tags.update(iam.tags_of("role", principal.owner_pk))
+    session = principal.session
+    if session is not None:
+        # Session tags override the role's tags with the same key (AWS).
+        tags.update(dict(session.tags))
+        keys["aws:TokenIssueTime"] = iso_ms(session.issued_at)
+        # Only temporary credentials carry aws:MultiFactorAuthPresent (AWS).
+        keys["aws:MultiFactorAuthPresent"] = "true" if session.mfa_authenticated else "false"
+        if session.mfa_authenticated_at is not None:
+            age = int((now - session.mfa_authenticated_at).total_seconds())
+            keys["aws:MultiFactorAuthAge"] = str(max(age, 0))
+        if session.source_identity:
+            keys["aws:SourceIdentity"] = session.source_identity
+    for key, value in tags.items():
+        keys[f"aws:PrincipalTag/{key}"] = value
+    return keys
+
+
+class Authorizer:
+    def __init__(self, iam: IamService, clock: Clock) -> None:
+        self.iam = iam
+        self.clock = clock
+
+    def check(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        request_keys: Mapping[str, str],
+    ) -> None:
+        if principal.is_root:
+            # The root identity may do everything in its own account.
+            return
+        ctx = RequestContext(
+            action=action,
+            resource=resource,
+            keys={**principal_keys(self.iam, principal, self.clock), **request_keys},
+            partition=self.iam.partition,
+        )
+        identity = [parsed_policy(d) for d in self._identity_documents(principal)]
+        session = self._session_policies(principal)
+        decision = evaluate(identity, ctx, session_policies=session)
+        if decision is Decision.ALLOW:
+            return
+        if decision is Decision.EXPLICIT_DENY:
+            why, reason = (
+                "with an explicit deny in an identity-based policy",
+                "policy.explicit_deny",
+            )
+        elif session is not None and evaluate(identity, ctx) is Decision.ALLOW:
+            why, reason = (
+                f"because no session policy allows the {action} action",
+                "policy.session_no_allow",
+            )
+        else:
+            why, reason = (
+                f"because no identity-based policy allows the {action} action",
+                "policy.no_allow",
+            )
+        raise AccessDeniedError(
+            f"User: {principal.arn} is not authorized to perform: {action} on resource: "
+            f"{resource} {why}",
+            reason=reason,
+        )
+
+    def _identity_documents(self, principal: Principal) -> list[str]:
+        if principal.owner_pk is None:
+            return []
+        kind = "user" if principal.kind == "user" else "role"
+        return self.iam.policy_documents(kind, principal.owner_pk)
+
+    def _session_policies(self, principal: Principal) -> list | None:  # type: ignore[type-arg]
+        session = principal.session
+        if session is None or not (session.policies or session.policy_arns):
+            return None
+        documents = list(session.policies)
+        for arn in session.policy_arns:
+            policy = self.iam.find_policy(arn)
+            if policy is not None:
+                documents.append(self.iam.default_document(policy))
+        return [parsed_policy(d, "session") for d in documents]

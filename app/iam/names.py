@@ -1,0 +1,146 @@
+"""AWS's rules for names, paths, descriptions, tags and policy sizes, with AWS's messages.
+
+Messages follow AWS's wording ("1 validation error detected: Value '…' at
+'roleName' failed to satisfy constraint: …") because scripts match on it.
+Values are echoed back only when short and printable; a hostile 1 MB name or
+control characters never reach a response or a log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from app.errors import InvalidInputError
+from app.errors import LimitExceededError
+from app.errors import MalformedPolicyDocumentError
+from app.errors import ValidationError
+
+NAME_PATTERN = r"[\w+=,.@-]+"
+PATH_PATTERN = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)"
+PATH_PREFIX_PATTERN = r"\u002F[\u0021-\u007F]*"
+DESCRIPTION_PATTERN = r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*"
+TAG_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"
+_TAG_RE = re.compile(r"[\w\s.:/=+\-@]+")
+
+USER_NAME_MAX = 64
+ROLE_NAME_MAX = 64
+GROUP_NAME_MAX = 128
+POLICY_NAME_MAX = 128
+MAX_TAGS = 50
+
+# IAM quotas on policy sizes (characters, whitespace not counted), per
+# "IAM and AWS STS quotas": managed policy 6 144, role trust policy 2 048,
+# inline policies per user 2 048, per group 5 120, per role 10 240.
+MANAGED_POLICY_MAX = 6144
+TRUST_POLICY_MAX = 2048
+INLINE_POLICY_MAX = {"user": 2048, "group": 5120, "role": 10240}
+#: The API's own bound on any policy document parameter.
+POLICY_DOCUMENT_API_MAX = 131072
+
+
+def _shown(value: str) -> str:
+    if len(value) > 64 or not value.isprintable():
+        return value[:32].encode("unicode_escape").decode("ascii") + "…"
+    return value
+
+
+def validation_error(field: str, value: str | None, constraint: str) -> ValidationError:
+    shown = "null" if value is None else f"'{_shown(value)}'"
+    return ValidationError(
+        f"1 validation error detected: Value {shown} at '{field}' failed to satisfy "
+        f"constraint: {constraint}"
+    )
+
+
+def check_length(field: str, value: str, lo: int, hi: int) -> str:
+    if len(value) < lo:
+        raise validation_error(
+            field, value, f"Member must have length greater than or equal to {lo}"
+        )
+    if len(value) > hi:
+        raise validation_error(field, value, f"Member must have length less than or equal to {hi}")
+    return value
+
+
+def check_pattern(field: str, value: str, pattern: str) -> str:
+    if not re.fullmatch(pattern, value):
+        raise validation_error(
+            field, value, f"Member must satisfy regular expression pattern: {pattern}"
+        )
+    return value
+
+
+def check_name(field: str, value: str, max_len: int) -> str:
+    check_length(field, value, 1, max_len)
+    return check_pattern(field, value, NAME_PATTERN)
+
+
+def check_path(field: str, value: str | None) -> str:
+    if value is None:
+        return "/"
+    check_length(field, value, 1, 512)
+    return check_pattern(field, value, PATH_PATTERN)
+
+
+def check_path_prefix(value: str | None) -> str:
+    if value is None:
+        return "/"
+    check_length("pathPrefix", value, 1, 512)
+    return check_pattern("pathPrefix", value, PATH_PREFIX_PATTERN)
+
+
+def check_description(value: str | None) -> str | None:
+    if value is None:
+        return None
+    check_length("description", value, 0, 1000)
+    return check_pattern("description", value, DESCRIPTION_PATTERN)
+
+
+def check_max_session_duration(value: int | None) -> int:
+    if value is None:
+        return 3600
+    if value < 3600:
+        raise validation_error(
+            "maxSessionDuration", str(value), "Member must have value greater than or equal to 3600"
+        )
+    if value > 43200:
+        raise validation_error(
+            "maxSessionDuration", str(value), "Member must have value less than or equal to 43200"
+        )
+    return value
+
+
+def check_tags(tags: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    if len(tags) > MAX_TAGS:
+        raise LimitExceededError(f"Cannot exceed quota for TagsPerRole: {MAX_TAGS}.")
+    seen: set[str] = set()
+    for key, value in tags:
+        check_length("tags.member.key", key, 1, 128)
+        check_length("tags.member.value", value, 0, 256)
+        if not _TAG_RE.fullmatch(key) or (value and not _TAG_RE.fullmatch(value)):
+            raise validation_error(
+                "tags.member", key, f"Member must satisfy regular expression pattern: {TAG_PATTERN}"
+            )
+        if key.lower().startswith("aws:"):
+            raise InvalidInputError("Tag keys starting with 'aws:' are reserved for AWS use.")
+        if key.lower() in seen:
+            raise InvalidInputError(
+                "Duplicate tag keys found. Please note that Tag keys are case insensitive."
+            )
+        seen.add(key.lower())
+    return list(tags)
+
+
+def check_policy_size(document: str, limit: int, quota_name: str) -> None:
+    """Refuse a document over its IAM quota (whitespace does not count, as in AWS)."""
+    if len(document) > POLICY_DOCUMENT_API_MAX:
+        raise validation_error(
+            "policyDocument",
+            None,
+            f"Member must have length less than or equal to {POLICY_DOCUMENT_API_MAX}",
+        )
+    if not document.strip():
+        raise MalformedPolicyDocumentError("Syntax errors in policy.")
+    if sum(1 for ch in document if not ch.isspace()) > limit:
+        raise LimitExceededError(f"Cannot exceed quota for {quota_name}: {limit}")

@@ -1,0 +1,182 @@
+"""The wired-up service: database, secrets, audit, clock — built once per process.
+
+`Runtime.start(settings)` applies migrations and bootstraps the root account;
+the Flask app, the CLI and the tests all use it, so each concern has one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+from app import ids
+from app.audit import AuditLog
+from app.clock import Clock
+from app.config import Settings
+from app.crypto import SecretBox
+from app.db.engine import make_engine
+from app.db.engine import make_session_factory
+from app.db.engine import migrate
+from app.db.models import AccessKey
+from app.db.models import Account
+from app.errors import EntityAlreadyExistsError
+from app.errors import ValidationError
+from app.iam.authz import Authorizer
+from app.iam.service import IamService
+from app.sts.service import StsService
+from app.sts.tokens import TokenCodec
+from app.sts.tokens import TokenKeyRing
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """An account just created, with its root key: the only time the secret is shown."""
+
+    account_id: str
+    name: str
+    access_key_id: str
+    secret_access_key: str
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    secrets: SecretBox
+    audit: AuditLog
+    clock: Clock
+    tokens: TokenCodec
+    #: The root account created by this start, if the store was new (its key shown once).
+    created: NewAccount | None = None
+
+    @classmethod
+    def start(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.sqlalchemy_url)
+        migrate(engine)
+        sessions = make_session_factory(engine)
+        secrets = SecretBox.from_settings(settings.master_key, settings.data_dir)
+        key_ring = TokenKeyRing(sessions, secrets, settings.clock)
+        key_ring.ensure()
+        runtime = cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            secrets=secrets,
+            audit=AuditLog(sessions),
+            clock=settings.clock,
+            tokens=TokenCodec(key_ring),
+        )
+        runtime.created = runtime.bootstrap()
+        return runtime
+
+    def iam(self, session: Session, account_id: str) -> IamService:
+        return IamService(
+            session,
+            account_id,
+            partition=self.settings.partition,
+            clock=self.clock,
+            secrets=self.secrets,
+        )
+
+    def sts(self, session: Session) -> StsService:
+        return StsService(
+            lambda account_id: self.iam(session, account_id),
+            self.tokens,
+            self.clock,
+            self.settings.partition,
+        )
+
+    # --- accounts ---------------------------------------------------------------
+
+    def bootstrap(self) -> NewAccount | None:
+        """Create the root account on first start; return it (with its key) if created now."""
+        with self.sessions.begin() as session:
+            if session.scalar(select(Account).limit(1)) is not None:
+                return None
+            return self._create_account(
+                session,
+                self.settings.account_id or ids.account_id(),
+                "root",
+                self.settings.root_access_key_id,
+                self.settings.root_secret_access_key,
+            )
+
+    def root_account_id(self) -> str:
+        with self.sessions() as session:
+            account = session.scalar(select(Account).order_by(Account.created_at).limit(1))
+            assert account is not None, "bootstrap() runs at start"
+            return account.id
+
+    def create_account(self, account_id: str | None, name: str | None) -> NewAccount:
+        if account_id is not None and not (len(account_id) == 12 and account_id.isdigit()):
+            raise ValidationError("An account id is 12 digits.")
+        with self.sessions.begin() as session:
+            account_id = account_id or ids.account_id()
+            if session.get(Account, account_id) is not None:
+                raise EntityAlreadyExistsError(f"Account {account_id} already exists.")
+            return self._create_account(session, account_id, name or account_id, None, None)
+
+    def _create_account(
+        self,
+        session: Session,
+        account_id: str,
+        name: str,
+        key_id: str | None,
+        secret: str | None,
+    ) -> NewAccount:
+        session.add(Account(id=account_id, name=name, created_at=self.clock.now()))
+        session.flush()
+        key_id = key_id or ids.access_key_id()
+        secret = secret or ids.secret_access_key()
+        session.add(
+            AccessKey(
+                access_key_id=key_id,
+                account_id=account_id,
+                user_pk=None,
+                secret_sealed=self.secrets.seal(secret),
+                status="Active",
+                created_at=self.clock.now(),
+            )
+        )
+        return NewAccount(account_id, name, key_id, secret)
+
+
+class CallServices:
+    """What one API call may use, bound to its transaction and the caller's account."""
+
+    def __init__(self, runtime: Runtime, session: Session, account_id: str | None) -> None:
+        self.runtime = runtime
+        self.session = session
+        self.account_id = account_id
+
+    @property
+    def iam(self) -> IamService:
+        assert self.account_id is not None, "unsigned calls have no account"
+        return self.runtime.iam(self.session, self.account_id)
+
+    def iam_for(self, account_id: str) -> IamService:
+        return self.runtime.iam(self.session, account_id)
+
+    @property
+    def sts(self) -> StsService:
+        return self.runtime.sts(self.session)
+
+    def request_keys(self, call: Any) -> dict[str, str]:
+        """Condition keys that describe the request itself (not the caller)."""
+        keys = {"aws:SecureTransport": "true" if call.secure else "false"}
+        if call.source_ip:
+            keys["aws:SourceIp"] = call.source_ip
+        if call.user_agent:
+            keys["aws:UserAgent"] = call.user_agent
+        return keys
+
+    def authorize(self, call: Any, action: str, resource: str, context: dict[str, str]) -> None:
+        keys = {**self.request_keys(call), **context}
+        Authorizer(self.iam, self.runtime.clock).check(call.caller, action, resource, keys)

@@ -1,0 +1,494 @@
+"""STS: temporary credentials for role sessions and user sessions.
+
+Every path that hands out credentials (AssumeRole, GetSessionToken, and the
+federation actions to come) ends in `issue()`, so the token format, duration
+rules and session contents live in one place. `principal_for()` is the other
+half: it turns a presented token back into the one principal it acts as,
+refusing it once expired or once its role or user is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+from app import ids
+from app.arn import Arn
+from app.arn import root_arn
+from app.clock import Clock
+from app.db.models import Role
+from app.db.models import User
+from app.errors import AccessDeniedError
+from app.errors import ExpiredTokenError
+from app.errors import InvalidClientTokenIdError
+from app.errors import MalformedPolicyDocumentError
+from app.errors import PackedPolicyTooLargeError
+from app.errors import ValidationError
+from app.iam import names
+from app.iam.authz import Authorizer
+from app.iam.authz import principal_keys
+from app.iam.principal import Principal
+from app.iam.principal import SessionInfo
+from app.iam.service import IamService
+from app.iam.service import parsed_policy
+from app.policy import Decision
+from app.policy import RequestContext
+from app.policy import evaluate_trust
+from app.policy import parse_policy
+from app.sts.tokens import InvalidSessionTokenError
+from app.sts.tokens import SessionClaims
+from app.sts.tokens import TokenCodec
+
+MIN_DURATION = 900
+#: AWS caps a role session started from another role session at one hour.
+CHAINED_MAX_DURATION = 3600
+#: GetSessionToken: up to 36 hours for IAM users, 1 hour for the root user.
+USER_SESSION_MAX = 129600
+ROOT_SESSION_MAX = 3600
+SESSION_POLICY_MAX_CHARS = 2048
+MAX_POLICY_ARNS = 10
+MAX_SESSION_TAGS = 50
+#: Compressed bytes of session policies + tags that make 100 % of PackedPolicySize.
+PACKED_LIMIT_BYTES = 2048
+
+_INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105
+_SESSION_NAME = r"[\w+=,.@-]*"
+_EXTERNAL_ID = r"[\w+=,.@:/-]*"
+
+
+@dataclass(frozen=True)
+class IssuedCredentials:
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expiration: datetime
+
+
+@dataclass(frozen=True)
+class RoleSession:
+    credentials: IssuedCredentials
+    #: AROA…:session-name
+    assumed_role_id: str
+    #: arn:aws:sts::111122223333:assumed-role/Role/session-name
+    arn: str
+    packed_policy_size: int | None
+    source_identity: str | None
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """What a caller asks of a new role session (AssumeRole's parameters, and the
+    equivalent attributes or claims of a federated sign-in)."""
+
+    role_arn: str
+    session_name: str
+    duration_seconds: int | None = None
+    policy: str | None = None
+    policy_arns: tuple[str, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+    source_identity: str | None = None
+    external_id: str | None = None
+    mfa_authenticated: bool = False
+    extra_keys: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+
+
+class StsService:
+    def __init__(self, iam_for: Any, codec: TokenCodec, clock: Clock, partition: str) -> None:
+        #: account id -> IamService bound to the current transaction
+        self._iam_for = iam_for
+        self.codec = codec
+        self.clock = clock
+        self.partition = partition
+
+    # --- AssumeRole ------------------------------------------------------------------
+
+    def assume_role(
+        self, caller: Principal, req: SessionRequest, request_keys: Mapping[str, str]
+    ) -> RoleSession:
+        if caller.is_root:
+            raise AccessDeniedError(
+                "Roles may not be assumed by root accounts.", reason="sts.root_cannot_assume"
+            )
+        self._check_session_request(req)
+        role_account, role_name = self._parse_role_arn(req.role_arn)
+        role_iam: IamService = self._iam_for(role_account)
+        role = role_iam.find_role(role_name)
+        denied = AccessDeniedError(
+            f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: "
+            f"{req.role_arn}",
+            reason="sts.trust_denied",
+        )
+        if role is None or role_iam.role_arn(role) != req.role_arn:
+            raise denied  # AWS does not say whether the role exists
+        caller_iam: IamService = self._iam_for(caller.account_id)
+        keys = {
+            **principal_keys(caller_iam, caller, self.clock),
+            **request_keys,
+            **self._session_keys(req, caller),
+        }
+        direct = self._trust_decision(
+            role, "sts:AssumeRole", keys, self._caller_ids(caller, with_account=False)
+        )
+        if direct is Decision.EXPLICIT_DENY:
+            raise denied
+        if direct is not Decision.ALLOW or caller.account_id != role_account:
+            # Trust given to the account (not to this caller by name), or across
+            # accounts: the caller's own policies must allow it too, as in AWS.
+            via_account = self._trust_decision(
+                role, "sts:AssumeRole", keys, self._caller_ids(caller, with_account=True)
+            )
+            if via_account is not Decision.ALLOW:
+                raise denied
+            Authorizer(caller_iam, self.clock).check(
+                caller, "sts:AssumeRole", req.role_arn, request_keys
+            )
+        if (req.tags or req.transitive_tag_keys) and (
+            self._trust_decision(
+                role, "sts:TagSession", keys, self._caller_ids(caller, with_account=True)
+            )
+            is not Decision.ALLOW
+        ):
+            raise AccessDeniedError(
+                f"User: {caller.arn} is not authorized to perform: sts:TagSession on "
+                f"resource: {req.role_arn}",
+                reason="sts.tag_session_denied",
+            )
+        chained = caller.kind == "assumed-role"
+        inherited = caller.session
+        tags, transitive = self._session_tags(req, inherited)
+        source_identity = self._source_identity(req, inherited)
+        return self.issue_role_session(
+            role_iam,
+            role,
+            req,
+            tags=tags,
+            transitive_tag_keys=transitive,
+            source_identity=source_identity,
+            mfa_authenticated=bool(inherited and inherited.mfa_authenticated)
+            or req.mfa_authenticated,
+            federated_via=None,
+            chained=chained,
+        )
+
+    def trust_allows(
+        self,
+        role: Role,
+        action: str,
+        keys: Mapping[str, str | tuple[str, ...]],
+        principals: Mapping[str, frozenset[str]],
+    ) -> bool:
+        """For the federation paths: does the role trust this provider for `action`?"""
+        return self._trust_decision(role, action, keys, principals) is Decision.ALLOW
+
+    def _trust_decision(
+        self,
+        role: Role,
+        action: str,
+        keys: Mapping[str, str | tuple[str, ...]],
+        principals: Mapping[str, frozenset[str]],
+    ) -> Decision:
+        ctx = RequestContext(
+            action=action,
+            resource=f"arn:{self.partition}:iam::{role.account_id}:role{role.path}{role.name}",
+            keys=keys,
+            principals=principals,
+            partition=self.partition,
+        )
+        return evaluate_trust(parsed_policy(role.trust_policy, "trust"), ctx)
+
+    def _caller_ids(self, caller: Principal, *, with_account: bool) -> dict[str, frozenset[str]]:
+        ids_ = {caller.arn}
+        if caller.identity_arn:
+            ids_.add(caller.identity_arn)
+        if with_account:
+            ids_.add(root_arn(self.partition, caller.account_id))
+        return {"AWS": frozenset(ids_)}
+
+    def _parse_role_arn(self, role_arn: str) -> tuple[str, str]:
+        names.check_length("roleArn", role_arn, 20, 2048)
+        arn = Arn.parse(role_arn)
+        if (
+            arn is None
+            or arn.service != "iam"
+            or not arn.resource.startswith("role/")
+            or not re.fullmatch(r"\d{12}", arn.account)
+        ):
+            raise ValidationError(f"{names._shown(role_arn)} is invalid", reason="sts.bad_role_arn")
+        return arn.account, arn.resource.rsplit("/", 1)[1]
+
+    # --- checks on the request ----------------------------------------------------
+
+    def _check_session_request(self, req: SessionRequest) -> None:
+        names.check_length("roleSessionName", req.session_name, 2, 64)
+        names.check_pattern("roleSessionName", req.session_name, _SESSION_NAME)
+        if req.external_id is not None:
+            names.check_length("externalId", req.external_id, 2, 1224)
+            names.check_pattern("externalId", req.external_id, _EXTERNAL_ID)
+        if req.source_identity is not None:
+            names.check_length("sourceIdentity", req.source_identity, 2, 64)
+            names.check_pattern("sourceIdentity", req.source_identity, _SESSION_NAME)
+            if req.source_identity.lower().startswith("aws:"):
+                raise ValidationError("SourceIdentity may not start with 'aws:'.")
+        if req.policy is not None:
+            names.check_length("policy", req.policy, 1, SESSION_POLICY_MAX_CHARS)
+            parse_policy(req.policy, "session")
+        if len(req.policy_arns) > MAX_POLICY_ARNS:
+            raise names.validation_error(
+                "policyArns",
+                None,
+                f"Member must have length less than or equal to {MAX_POLICY_ARNS}",
+            )
+        for policy_arn in req.policy_arns:
+            arn = Arn.parse(policy_arn)
+            if arn is None or arn.service != "iam" or not arn.resource.startswith("policy/"):
+                raise MalformedPolicyDocumentError(f"Invalid policy ARN {names._shown(policy_arn)}")
+        if len(req.tags) > MAX_SESSION_TAGS:
+            raise names.validation_error(
+                "tags", None, f"Member must have length less than or equal to {MAX_SESSION_TAGS}"
+            )
+        names.check_tags(list(req.tags))
+
+    def _session_keys(self, req: SessionRequest, caller: Principal | None) -> dict[str, Any]:
+        keys: dict[str, Any] = {"sts:RoleSessionName": req.session_name, **req.extra_keys}
+        if req.external_id is not None:
+            keys["sts:ExternalId"] = req.external_id
+        if req.source_identity is not None:
+            keys["sts:SourceIdentity"] = req.source_identity
+        for key, value in req.tags:
+            keys[f"aws:RequestTag/{key}"] = value
+        if req.tags:
+            keys["aws:TagKeys"] = tuple(k for k, _ in req.tags)
+        if req.transitive_tag_keys:
+            keys["sts:TransitiveTagKeys"] = tuple(req.transitive_tag_keys)
+        return keys
+
+    def _session_tags(
+        self, req: SessionRequest, inherited: SessionInfo | None
+    ) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+        """Tags of the new session: transitive ones from a chained caller, then the request's."""
+        tags: dict[str, tuple[str, str]] = {}
+        transitive: dict[str, str] = {}
+        if inherited is not None:
+            carried = {k.lower() for k in inherited.transitive_tag_keys}
+            for key, value in inherited.tags:
+                if key.lower() in carried:
+                    tags[key.lower()] = (key, value)
+                    transitive[key.lower()] = key
+        for key, value in req.tags:
+            if key.lower() in transitive:
+                raise ValidationError(
+                    f"Tag key {key} is transitive from the calling session and cannot be changed."
+                )
+            tags[key.lower()] = (key, value)
+        for key in req.transitive_tag_keys:
+            if key.lower() not in tags:
+                raise ValidationError(f"Transitive tag key {key} is not a session tag.")
+            transitive[key.lower()] = key
+        return tuple(tags.values()), tuple(transitive.values())
+
+    @staticmethod
+    def _source_identity(req: SessionRequest, inherited: SessionInfo | None) -> str | None:
+        if inherited is not None and inherited.source_identity:
+            if req.source_identity and req.source_identity != inherited.source_identity:
+                raise AccessDeniedError(
+                    "SourceIdentity is set once per chain of sessions and cannot be changed.",
+                    reason="sts.source_identity_changed",
+                )
+            return inherited.source_identity
+        return req.source_identity
+
+    def _duration(self, requested: int | None, maximum: int, *, chained: bool) -> int:
+        if requested is None:
+            return min(3600, maximum)
+        if requested < MIN_DURATION:
+            raise names.validation_error(
+                "durationSeconds",
+                str(requested),
+                f"Member must have value greater than or equal to {MIN_DURATION}",
+            )
+        if chained and requested > CHAINED_MAX_DURATION:
+            raise ValidationError(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles "
+                "assumed by role chaining.",
+                reason="sts.duration_too_long",
+            )
+        if requested > maximum:
+            raise ValidationError(
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+                reason="sts.duration_too_long",
+            )
+        return requested
+
+    # --- issuing ------------------------------------------------------------------
+
+    def issue_role_session(
+        self,
+        role_iam: IamService,
+        role: Role,
+        req: SessionRequest,
+        *,
+        tags: tuple[tuple[str, str], ...],
+        transitive_tag_keys: tuple[str, ...],
+        source_identity: str | None,
+        mfa_authenticated: bool,
+        federated_via: str | None,
+        chained: bool,
+        not_after: datetime | None = None,
+    ) -> RoleSession:
+        maximum = CHAINED_MAX_DURATION if chained else role.max_session_duration
+        duration = self._duration(req.duration_seconds, role.max_session_duration, chained=chained)
+        duration = min(duration, maximum)
+        packed = self._packed_size(req.policy, req.policy_arns, tags)
+        now = self.clock.now()
+        expires = now + timedelta(seconds=duration)
+        if not_after is not None:
+            expires = min(expires, not_after)
+        session_arn = (
+            f"arn:{self.partition}:sts::{role.account_id}:assumed-role/"
+            f"{role.name}/{req.session_name}"
+        )
+        user_id = f"{role.role_id}:{req.session_name}"
+        body = {
+            "kind": "assumed-role",
+            "acct": role.account_id,
+            "arn": session_arn,
+            "uid": user_id,
+            "name": role.name,
+            "pk": role.pk,
+            "oid": role.role_id,
+            "iarn": role_iam.role_arn(role),
+            "pol": [req.policy] if req.policy else [],
+            "parn": list(req.policy_arns),
+            "tags": [list(t) for t in tags],
+            "ttk": list(transitive_tag_keys),
+            "si": source_identity,
+            "mfa": mfa_authenticated,
+            "mfat": now.timestamp() if mfa_authenticated else None,
+            "fed": federated_via,
+            "ch": chained,
+        }
+        credentials = self._credentials(now, expires, body)
+        return RoleSession(credentials, user_id, session_arn, packed, source_identity)
+
+    def get_session_token(
+        self, caller: Principal, duration_seconds: int | None, *, mfa_authenticated: bool = False
+    ) -> IssuedCredentials:
+        if caller.kind == "assumed-role":
+            raise AccessDeniedError(
+                "Cannot call GetSessionToken with session credentials",
+                reason="sts.session_from_session",
+            )
+        maximum = ROOT_SESSION_MAX if caller.is_root else USER_SESSION_MAX
+        if duration_seconds is None:
+            duration = min(43200, maximum)
+        else:
+            duration = self._duration(duration_seconds, maximum, chained=False)
+        now = self.clock.now()
+        body = {
+            "kind": caller.kind,
+            "acct": caller.account_id,
+            "arn": caller.arn,
+            "uid": caller.user_id,
+            "name": caller.name,
+            "pk": caller.owner_pk,
+            "oid": caller.user_id,
+            "iarn": caller.identity_arn,
+            "pol": [],
+            "parn": [],
+            "tags": [],
+            "ttk": [],
+            "si": None,
+            "mfa": mfa_authenticated,
+            "mfat": now.timestamp() if mfa_authenticated else None,
+            "fed": None,
+            "ch": False,
+        }
+        return self._credentials(now, now + timedelta(seconds=duration), body)
+
+    def _credentials(
+        self, now: datetime, expires: datetime, body: dict[str, Any]
+    ) -> IssuedCredentials:
+        akid = ids.access_key_id(ids.TEMPORARY_KEY_PREFIX)
+        secret = ids.secret_access_key()
+        body = {**body, "iat_ms": int(now.timestamp() * 1000)}
+        token = self.codec.seal(SessionClaims(akid, secret, now, expires, body))
+        return IssuedCredentials(akid, secret, token, expires)
+
+    @staticmethod
+    def _packed_size(
+        policy: str | None, policy_arns: Sequence[str], tags: Sequence[tuple[str, str]]
+    ) -> int | None:
+        if not (policy or policy_arns or tags):
+            return None
+        packed = zlib.compress(json.dumps([policy, list(policy_arns), list(tags)]).encode())
+        percent = -(-len(packed) * 100 // PACKED_LIMIT_BYTES)
+        if percent > 100:
+            raise PackedPolicyTooLargeError(
+                f"Packed size of session policies and tags is {percent}% of the allowed maximum.",
+                reason="sts.packed_policy_too_large",
+            )
+        return percent
+
+    # --- presented tokens ------------------------------------------------------------
+
+    def open_token(self, token: str, access_key_id: str) -> SessionClaims:
+        try:
+            claims = self.codec.open(token, access_key_id)
+        except InvalidSessionTokenError:
+            raise InvalidClientTokenIdError(_INVALID_TOKEN, reason="sts.bad_token") from None
+        if claims.access_key_id != access_key_id:
+            raise InvalidClientTokenIdError(_INVALID_TOKEN, reason="sts.token_key_mismatch")
+        if self.clock.now() >= claims.expires_at:
+            raise ExpiredTokenError(
+                "The security token included in the request is expired", reason="sts.expired"
+            )
+        return claims
+
+    def principal_for(self, claims: SessionClaims, session: Any) -> Principal:
+        """The principal a verified token acts as; refused once its role or user is gone."""
+        body = claims.body
+        kind = body["kind"]
+        if kind == "assumed-role":
+            role = session.get(Role, body["pk"])
+            if role is None or role.role_id != body["oid"]:
+                raise InvalidClientTokenIdError(_INVALID_TOKEN, reason="sts.role_deleted")
+        elif kind == "user":
+            user = session.get(User, body["pk"])
+            if user is None or user.user_id != body["oid"]:
+                raise InvalidClientTokenIdError(_INVALID_TOKEN, reason="sts.user_deleted")
+        issued_at = datetime.fromtimestamp(body["iat_ms"] / 1000, UTC)
+        return Principal(
+            kind=kind,
+            account_id=body["acct"],
+            arn=body["arn"],
+            user_id=body["uid"],
+            name=body["name"],
+            owner_pk=body["pk"],
+            identity_arn=body["iarn"],
+            access_key_id=claims.access_key_id,
+            session=SessionInfo(
+                issued_at=issued_at,
+                expires_at=claims.expires_at,
+                policies=tuple(body["pol"]),
+                policy_arns=tuple(body["parn"]),
+                tags=tuple((k, v) for k, v in body["tags"]),
+                transitive_tag_keys=tuple(body["ttk"]),
+                source_identity=body["si"],
+                mfa_authenticated=body["mfa"],
+                mfa_authenticated_at=datetime.fromtimestamp(body["mfat"], UTC)
+                if body["mfat"]
+                else None,
+                federated_via=body["fed"],
+                chained=body["ch"],
+            ),
+        )

@@ -1,0 +1,74 @@
+"""The `fedbridge` command as a user runs it: init, account create, audit, sts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import main
+
+
+@pytest.fixture
+def run(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {"FEDBRIDGE_DATA_DIR": str(tmp_path / "var"), "FEDBRIDGE_DATABASE_URL": ""}
+
+    def invoke(*args: str, ok: bool = True, **extra_env: str):  # type: ignore[no-untyped-def]
+        result = CliRunner().invoke(
+            main, list(args), env={**env, **extra_env}, catch_exceptions=False
+        )
+        assert (result.exit_code == 0) is ok, result.output
+        return result
+
+    return invoke
+
+
+def test_init_prints_root_keys_once(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = json.loads(run("init", "--json", FEDBRIDGE_ACCOUNT_ID="123456789012").output)
+    assert first["account_id"] == "123456789012"
+    assert first["access_key_id"].startswith("AKIA") and len(first["secret_access_key"]) == 40
+    second = json.loads(run("init", "--json").output)
+    assert second == {"account_id": "123456789012", "created": False}
+    assert first["secret_access_key"] not in (
+        tmp_path / "var" / "fedbridge.db"
+    ).read_bytes().decode("latin-1")
+
+
+def test_root_key_from_environment(run) -> None:  # type: ignore[no-untyped-def]
+    out = json.loads(
+        run(
+            "init",
+            "--json",
+            FEDBRIDGE_ROOT_ACCESS_KEY_ID="AKIAABCDEFGHIJKLMNOP",
+            FEDBRIDGE_ROOT_SECRET_ACCESS_KEY="s" * 40,
+        ).output
+    )
+    assert out["access_key_id"] == "AKIAABCDEFGHIJKLMNOP"
+
+
+def test_bad_environment_fails_clearly(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("init", ok=False, FEDBRIDGE_ACCOUNT_ID="12ab")
+    assert "12 digits" in result.output
+
+
+def test_account_create(run) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    created = json.loads(
+        run("account", "create", "--id", "222233334444", "--name", "partner", "--json").output
+    )
+    assert created["account_id"] == "222233334444" and created["name"] == "partner"
+    assert "already exists" in run("account", "create", "--id", "222233334444", ok=False).output
+
+
+def test_sts_revoke_sessions_and_rotate(run) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    assert "cannot be found" in run("sts", "revoke-sessions", "--role", "Nope", ok=False).output
+    assert run("sts", "rotate-key").output.startswith("new token key ")
+
+
+def test_audit_filters(run) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    assert run("audit").output == ""
+    assert "ISO 8601" in run("audit", "--since", "yesterday", ok=False).output

@@ -1,0 +1,138 @@
+"""Policy evaluation end to end: what a user's policies allow is all it can do."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server
+
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+)
+
+
+def _doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@pytest.fixture
+def admin(server: Server, account):  # type: ignore[no-untyped-def]
+    return server.client("iam", account.access_key_id, account.secret_access_key)
+
+
+def _user_client(server: Server, admin, name: str):  # type: ignore[no-untyped-def]
+    admin.create_user(UserName=name)
+    key = admin.create_access_key(UserName=name)["AccessKey"]
+    return server.client("iam", key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def test_read_only_user_lists_roles_but_cannot_create_one(server: Server, admin) -> None:  # type: ignore[no-untyped-def]
+    admin.create_role(RoleName="Existing", AssumeRolePolicyDocument=TRUST)
+    reader = _user_client(server, admin, "reader")
+    admin.put_user_policy(
+        UserName="reader",
+        PolicyName="ro",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": ["iam:List*", "iam:Get*"], "Resource": "*"}
+        ),
+    )
+
+    assert [r["RoleName"] for r in reader.list_roles()["Roles"]] == ["Existing"]
+    with pytest.raises(ClientError) as err:
+        reader.create_role(RoleName="Sneaky", AssumeRolePolicyDocument=TRUST)
+    error = err.value.response["Error"]
+    assert error["Code"] == "AccessDenied"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "iam:CreateRole" in error["Message"] and "user/reader" in error["Message"]
+    assert [r["RoleName"] for r in admin.list_roles()["Roles"]] == ["Existing"]
+
+
+def test_explicit_deny_beats_an_allow_from_a_group(server: Server, admin) -> None:  # type: ignore[no-untyped-def]
+    user = _user_client(server, admin, "erin")
+    admin.create_group(GroupName="admins")
+    admin.put_group_policy(
+        GroupName="admins",
+        PolicyName="all",
+        PolicyDocument=_doc({"Effect": "Allow", "Action": "iam:*", "Resource": "*"}),
+    )
+    admin.add_user_to_group(GroupName="admins", UserName="erin")
+    user.create_role(RoleName="Allowed", AssumeRolePolicyDocument=TRUST)
+
+    admin.put_user_policy(
+        UserName="erin",
+        PolicyName="no-roles",
+        PolicyDocument=_doc({"Effect": "Deny", "Action": "iam:CreateRole", "Resource": "*"}),
+    )
+    with pytest.raises(ClientError) as err:
+        user.create_role(RoleName="Denied", AssumeRolePolicyDocument=TRUST)
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+    assert "explicit deny" in err.value.response["Error"]["Message"]
+    assert user.list_roles()["Roles"][0]["RoleName"] == "Allowed"
+
+
+def test_resource_and_variable_scoped_policy(server: Server, admin) -> None:  # type: ignore[no-untyped-def]
+    acct = admin.get_user()["User"]["Arn"].split(":")[4]
+    user = _user_client(server, admin, "frank")
+    # Each user may manage access keys for themself only (AWS's documented example).
+    admin.put_user_policy(
+        UserName="frank",
+        PolicyName="own-keys",
+        PolicyDocument=_doc(
+            {
+                "Effect": "Allow",
+                "Action": ["iam:*AccessKey*"],
+                "Resource": f"arn:aws:iam::{acct}:user/${{aws:username}}",
+            }
+        ),
+    )
+    assert len(user.list_access_keys()["AccessKeyMetadata"]) == 1
+    admin.create_user(UserName="grace")
+    with pytest.raises(ClientError) as err:
+        user.list_access_keys(UserName="grace")
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_source_ip_condition(server: Server, admin) -> None:  # type: ignore[no-untyped-def]
+    user = _user_client(server, admin, "heidi")
+    admin.put_user_policy(
+        UserName="heidi",
+        PolicyName="office-only",
+        PolicyDocument=_doc(
+            {
+                "Effect": "Allow",
+                "Action": "iam:ListUsers",
+                "Resource": "*",
+                "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
+            }
+        ),
+    )
+    with pytest.raises(ClientError) as err:
+        user.list_users()
+    assert err.value.response["Error"]["Code"] == "AccessDenied"
+    admin.put_user_policy(
+        UserName="heidi",
+        PolicyName="office-only",
+        PolicyDocument=_doc(
+            {
+                "Effect": "Allow",
+                "Action": "iam:ListUsers",
+                "Resource": "*",
+                "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}},
+            }
+        ),
+    )
+    assert [u["UserName"] for u in user.list_users()["Users"]] == ["heidi"]
+
+
+def test_root_of_one_account_cannot_touch_another(server: Server, admin, iam) -> None:  # type: ignore[no-untyped-def]
+    admin.create_role(RoleName="Mine", AssumeRolePolicyDocument=TRUST)
+    assert "Mine" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    with pytest.raises(ClientError) as err:
+        iam.get_role(RoleName="Mine")
+    assert err.value.response["Error"]["Code"] == "NoSuchEntity"

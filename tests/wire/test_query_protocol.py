@@ -1,0 +1,118 @@
+"""The Query protocol's edges: malformed requests get AWS errors in AWS's XML, never a 500."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from tests.conftest import ROOT_KEY
+from tests.conftest import ROOT_SECRET
+from tests.conftest import Server
+
+NS = {"iam": "https://iam.amazonaws.com/doc/2010-05-08/"}
+
+
+def _post(server: Server, body: str) -> requests.Response:
+    req = AWSRequest(
+        method="POST",
+        url=server.url + "/",
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials(ROOT_KEY, ROOT_SECRET), "iam", "us-east-1").add_auth(req)
+    return requests.post(req.url, data=req.body, headers=dict(req.headers.items()), timeout=10)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("Action=NoSuchThing&Version=2010-05-08", 400, "InvalidAction"),
+        ("Version=2010-05-08", 400, "MissingAction"),
+        ("Action=GetRole&Version=2010-05-08", 400, "MissingParameter"),
+        (
+            "Action=CreateRole&Version=2010-05-08&RoleName=x&AssumeRolePolicyDocument=%7B&MaxSessionDuration=abc",
+            400,
+            "ValidationError",
+        ),
+        ("Action=ListUsers&Version=2010-05-08&MaxItems=0", 400, "ValidationError"),
+        ("Action=ListUsers&Version=2010-05-08&Marker=%%%", 400, "ValidationError"),
+        ("Action=GetRole&Version=2010-05-08&RoleName=" + "a" * 5000, 400, "ValidationError"),
+        ("Action=GetPolicy&Version=2010-05-08&PolicyArn=not-an-arn", 400, "InvalidInput"),
+        ("Action=GetUser&Version=2010-05-08&UserName=a&UserName=b", 400, "InvalidParameterValue"),
+        (
+            "Action=TagRole&Version=2010-05-08&RoleName=x&Tags.member.2.Key=k",
+            400,
+            "InvalidParameterValue",
+        ),
+        ("Action=GetUser&Version=2011-06-15", 400, "InvalidAction"),
+        ("Action=ListUsers&Version=2010-05-08&MaxItems=99999999999999", 400, "ValidationError"),
+    ],
+    ids=[
+        "unknown-action",
+        "no-action",
+        "missing-param",
+        "wrong-type",
+        "max-items-zero",
+        "garbage-marker",
+        "over-long",
+        "bad-arn",
+        "duplicate-param",
+        "gap-in-list",
+        "wrong-version",
+        "huge-int",
+    ],
+)
+def test_bad_requests(server: Server, body: str, status: int, code: str) -> None:
+    resp = _post(server, body)
+    assert resp.status_code == status, resp.text
+    root = ET.fromstring(resp.content)
+    assert root.tag.endswith("ErrorResponse")
+    assert root.findtext(".//{*}Code") == code
+    assert root.findtext(".//{*}Type") == "Sender"
+    assert root.findtext("{*}RequestId")
+
+
+def test_success_shape_has_request_id(server: Server) -> None:
+    resp = _post(server, "Action=ListRoles&Version=2010-05-08")
+    root = ET.fromstring(resp.content)
+    assert root.tag == "{https://iam.amazonaws.com/doc/2010-05-08/}ListRolesResponse"
+    assert root.find("iam:ListRolesResult/iam:IsTruncated", NS) is not None
+    assert root.findtext("iam:ResponseMetadata/iam:RequestId", namespaces=NS)
+
+
+def test_oversized_body_is_an_aws_error(server: Server) -> None:
+    resp = requests.post(
+        server.url + "/",
+        data=b"Action=ListRoles&x=" + b"a" * (2 * 1024 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=30,
+    )
+    assert resp.status_code == 413
+    assert ET.fromstring(resp.content).findtext(".//{*}Code") == "RequestEntityTooLarge"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\xfe\x00garbage",
+        b"Action=%ZZ",
+        b"Action=ListRoles&" + b"&" * 10000,
+        b"=&=&=",
+        b"Action=\x00",
+    ],
+    ids=["binary", "bad-escape", "many-ampersands", "empty-keys", "nul"],
+)
+def test_garbage_never_500(server: Server, body: bytes) -> None:
+    resp = requests.post(
+        server.url + "/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    assert 400 <= resp.status_code < 500
+    assert ET.fromstring(resp.content).tag.endswith("ErrorResponse")

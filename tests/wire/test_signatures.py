@@ -1,0 +1,135 @@
+"""SigV4 at the wire: each way of getting a signature wrong has its own AWS error, and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from botocore.auth import SigV4Auth
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from tests.conftest import ROOT_KEY
+from tests.conftest import ROOT_SECRET
+from tests.conftest import Server
+
+BODY = "Action=CreateUser&Version=2010-05-08&UserName=mallory"
+
+
+def _signed(
+    server: Server, body: str = BODY, key: str = ROOT_KEY, secret: str = ROOT_SECRET
+) -> AWSRequest:
+    req = AWSRequest(
+        method="POST",
+        url=server.url + "/",
+        data=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )
+    SigV4Auth(Credentials(key, secret), "iam", "us-east-1").add_auth(req)
+    return req
+
+
+def _send(req: AWSRequest, body: str | None = None) -> requests.Response:
+    return requests.post(
+        req.url,
+        data=body if body is not None else req.body,
+        headers=dict(req.headers.items()),
+        timeout=10,
+    )
+
+
+def _code(resp: requests.Response) -> str:
+    assert resp.headers["Content-Type"].startswith("text/xml")
+    return resp.text.split("<Code>")[1].split("</Code>")[0]
+
+
+def _no_mallory(iam) -> None:  # type: ignore[no-untyped-def]
+    assert "mallory" not in [u["UserName"] for u in iam.list_users()["Users"]]
+
+
+def test_correct_signature_works(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
+    resp = _send(_signed(server, BODY.replace("mallory", "trent")))
+    assert resp.status_code == 200 and "<UserName>trent</UserName>" in resp.text
+    iam.delete_user(UserName="trent")
+
+
+def test_wrong_secret(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
+    resp = _send(_signed(server, secret="x" * 40))
+    assert (resp.status_code, _code(resp)) == (403, "SignatureDoesNotMatch")
+    _no_mallory(iam)
+
+
+def test_unknown_key(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
+    resp = _send(_signed(server, key="AKIAUNKNOWNKEY000000"))
+    assert (resp.status_code, _code(resp)) == (403, "InvalidClientTokenId")
+    _no_mallory(iam)
+
+
+def test_unsigned_call(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
+    resp = requests.post(
+        server.url + "/",
+        data=BODY,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        timeout=10,
+    )
+    assert (resp.status_code, _code(resp)) == (403, "MissingAuthenticationToken")
+    _no_mallory(iam)
+
+
+def test_tampered_body(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
+    req = _signed(server, BODY.replace("mallory", "harmless"))
+    resp = _send(req, BODY)
+    assert (resp.status_code, _code(resp)) == (403, "SignatureDoesNotMatch")
+    _no_mallory(iam)
+
+
+def test_incomplete_authorization_header(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
+    req = _signed(server)
+    req.headers.replace_header(
+        "Authorization", req.headers["Authorization"].split(", Signature=")[0]
+    )
+    resp = _send(req)
+    assert (resp.status_code, _code(resp)) == (400, "IncompleteSignature")
+    _no_mallory(iam)
+
+
+def test_skewed_clock(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
+    server.clock.advance(3600)  # the server's clock is an hour ahead of the client's
+    resp = _send(_signed(server))
+    assert (resp.status_code, _code(resp)) == (403, "RequestTimeTooSkewed")
+    server.clock.reset()
+    _no_mallory(iam)
+
+
+def test_presigned_get_works_and_expires(server: Server) -> None:
+    req = AWSRequest(method="GET", url=server.url + "/?Action=GetCallerIdentity&Version=2011-06-15")
+    SigV4QueryAuth(Credentials(ROOT_KEY, ROOT_SECRET), "sts", "us-east-1", expires=60).add_auth(req)
+    resp = requests.get(req.url, timeout=10)
+    assert resp.status_code == 200 and "arn:aws:iam::111122223333:root" in resp.text
+    server.clock.advance(120)
+    resp = requests.get(req.url, timeout=10)
+    assert resp.status_code == 400 and _code(resp) == "RequestExpired"
+
+
+def test_wrong_service_scope(server: Server) -> None:
+    req = AWSRequest(
+        method="POST",
+        url=server.url + "/",
+        data="Action=GetCallerIdentity&Version=2011-06-15",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    SigV4Auth(Credentials(ROOT_KEY, ROOT_SECRET), "iam", "us-east-1").add_auth(req)
+    resp = _send(req)
+    assert (resp.status_code, _code(resp)) == (403, "SignatureDoesNotMatch")
+
+
+def test_boto3_surfaces_the_codes(server: Server) -> None:
+    bad = server.client("sts", ROOT_KEY, "y" * 40)
+    with pytest.raises(ClientError) as err:
+        bad.get_caller_identity()
+    assert err.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert (
+        server.client("sts", ROOT_KEY, ROOT_SECRET).get_caller_identity()["Account"]
+        == "111122223333"
+    )

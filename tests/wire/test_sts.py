@@ -1,0 +1,359 @@
+"""STS over HTTP with boto3: temporary credentials that work, narrow, expire and can be taken back."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server
+
+
+def _doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _trust(principal: str, **condition: dict) -> str:
+    stmt: dict = {
+        "Effect": "Allow",
+        "Principal": {"AWS": principal},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+    }
+    if condition:
+        stmt["Condition"] = condition
+    return _doc(stmt)
+
+
+ALLOW_ALL = _doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+
+
+def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+class World:
+    """An account with a user `alice` (may assume any role) and helpers."""
+
+    def __init__(self, server: Server, account) -> None:  # type: ignore[no-untyped-def]
+        self.server = server
+        self.account_id = account.account_id
+        self.admin = server.client("iam", account.access_key_id, account.secret_access_key)
+        self.admin.create_user(UserName="alice", Tags=[{"Key": "team", "Value": "blue"}])
+        self.admin.put_user_policy(
+            UserName="alice",
+            PolicyName="assume",
+            PolicyDocument=_doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}),
+        )
+        key = self.admin.create_access_key(UserName="alice")["AccessKey"]
+        self.alice_key = (key["AccessKeyId"], key["SecretAccessKey"])
+        self.alice_sts = server.client("sts", *self.alice_key)
+
+    def role(self, name: str, trust: str | None = None, policy: str = ALLOW_ALL, **kwargs) -> str:  # type: ignore[no-untyped-def]
+        arn = self.admin.create_role(
+            RoleName=name,
+            AssumeRolePolicyDocument=trust or _trust(f"arn:aws:iam::{self.account_id}:user/alice"),
+            **kwargs,
+        )["Role"]["Arn"]
+        self.admin.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=policy)
+        return arn
+
+    def clients(self, creds: dict) -> tuple:
+        args = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+        return self.server.client("iam", *args), self.server.client("sts", *args)
+
+
+@pytest.fixture
+def world(server: Server, account) -> World:  # type: ignore[no-untyped-def]
+    return World(server, account)
+
+
+def test_assume_role_credentials_sign_further_calls(world: World) -> None:
+    arn = world.role("Admins")
+    resp = world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="alice@example.com")
+    creds = resp["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA") and len(creds["AccessKeyId"]) == 20
+    assert len(creds["SecretAccessKey"]) == 40
+    assert (
+        resp["AssumedRoleUser"]["Arn"]
+        == f"arn:aws:sts::{world.account_id}:assumed-role/Admins/alice@example.com"
+    )
+    iam, sts = world.clients(creds)
+    me = sts.get_caller_identity()
+    assert me["Arn"] == resp["AssumedRoleUser"]["Arn"]
+    assert me["UserId"].startswith("AROA") and me["UserId"].endswith(":alice@example.com")
+    assert "Admins" in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+
+
+def test_what_the_role_denies_is_denied(world: World) -> None:
+    arn = world.role(
+        "Readers",
+        policy=_doc(
+            {"Effect": "Allow", "Action": "iam:List*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "iam:ListUsers", "Resource": "*"},
+        ),
+    )
+    iam, _ = world.clients(
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
+    )
+    iam.list_roles()
+    with pytest.raises(ClientError) as err:
+        iam.list_users()
+    assert _code(err) == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        iam.create_user(UserName="x")
+    assert _code(err) == "AccessDenied"
+
+
+def test_session_policy_gives_the_intersection(world: World) -> None:
+    arn = world.role("Wide")
+    session_policy = _doc(
+        {"Effect": "Allow", "Action": ["iam:ListRoles", "iam:CreateUser"], "Resource": "*"}
+    )
+    resp = world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="narrow", Policy=session_policy)
+    assert 0 < resp["PackedPolicySize"] <= 100
+    iam, _ = world.clients(resp["Credentials"])
+    iam.list_roles()
+    with pytest.raises(ClientError) as err:
+        iam.list_users()  # the role allows it, the session policy does not
+    assert _code(err) == "AccessDenied"
+    assert "session policy" in err.value.response["Error"]["Message"]
+
+
+def test_cross_account_needs_both_sides(world: World, server: Server) -> None:
+    other = server.new_account()
+    other_iam = server.client("iam", other.access_key_id, other.secret_access_key)
+    arn = other_iam.create_role(
+        RoleName="Partner", AssumeRolePolicyDocument=_trust(world.account_id)
+    )["Role"]["Arn"]
+    other_iam.put_role_policy(RoleName="Partner", PolicyName="p", PolicyDocument=ALLOW_ALL)
+
+    resp = world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="visitor")
+    _, sts = world.clients(resp["Credentials"])
+    assert sts.get_caller_identity()["Account"] == other.account_id
+
+    # Without sts:AssumeRole in alice's own policy, the other account's trust is not enough.
+    world.admin.delete_user_policy(UserName="alice", PolicyName="assume")
+    with pytest.raises(ClientError) as err:
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="visitor")
+    assert _code(err) == "AccessDenied"
+
+
+def test_external_id(world: World) -> None:
+    arn = world.role(
+        "Vendor",
+        trust=_trust(
+            f"arn:aws:iam::{world.account_id}:user/alice",
+            StringEquals={"sts:ExternalId": "contract-42"},
+        ),
+    )
+    for kwargs in ({}, {"ExternalId": "contract-41"}):
+        with pytest.raises(ClientError) as err:
+            world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1", **kwargs)
+        assert _code(err) == "AccessDenied"
+    world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1", ExternalId="contract-42")
+
+
+def test_untrusted_caller_and_missing_role(world: World) -> None:
+    arn = world.role(
+        "NotForAlice", trust=_trust(f"arn:aws:iam::{world.account_id}:user/somebody-else")
+    )
+    with pytest.raises(ClientError) as err:
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1")
+    assert _code(err) == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        world.alice_sts.assume_role(
+            RoleArn=f"arn:aws:iam::{world.account_id}:role/Nope", RoleSessionName="s1"
+        )
+    assert _code(err) == "AccessDenied"
+
+
+def test_duration_limits(world: World) -> None:
+    arn = world.role("Short", MaxSessionDuration=3600)
+    with pytest.raises(ClientError) as err:
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1", DurationSeconds=7200)
+    assert _code(err) == "ValidationError"
+    resp = world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1", DurationSeconds=900)
+    remaining = resp["Credentials"]["Expiration"].timestamp() - time.time()
+    assert 850 < remaining <= 900
+
+
+def test_role_chaining_is_capped_at_one_hour(world: World) -> None:
+    first = world.role("First", MaxSessionDuration=43200)
+    second = world.role("Second", trust=_trust(first), MaxSessionDuration=43200)
+    _, sts = world.clients(
+        world.alice_sts.assume_role(RoleArn=first, RoleSessionName="hop1")["Credentials"]
+    )
+    with pytest.raises(ClientError) as err:
+        sts.assume_role(RoleArn=second, RoleSessionName="hop2", DurationSeconds=7200)
+    assert _code(err) == "ValidationError"
+    hop = sts.assume_role(RoleArn=second, RoleSessionName="hop2")
+    assert hop["AssumedRoleUser"]["Arn"].endswith(":assumed-role/Second/hop2")
+
+
+def test_session_tags_and_source_identity_carry_along(world: World) -> None:
+    first = world.role("TagFirst")
+    second = world.role(
+        "TagSecond",
+        trust=_trust(first),
+        policy=_doc(
+            {
+                "Effect": "Allow",
+                "Action": "iam:ListRoles",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/project": "apollo"}},
+            }
+        ),
+    )
+    resp = world.alice_sts.assume_role(
+        RoleArn=first,
+        RoleSessionName="s1",
+        SourceIdentity="alice",
+        Tags=[{"Key": "project", "Value": "apollo"}],
+        TransitiveTagKeys=["project"],
+    )
+    assert resp["SourceIdentity"] == "alice"
+    _, sts = world.clients(resp["Credentials"])
+    chained = sts.assume_role(RoleArn=second, RoleSessionName="s2")
+    assert chained["SourceIdentity"] == "alice"
+    iam2, _ = world.clients(chained["Credentials"])
+    iam2.list_roles()  # allowed only through the transitive tag
+
+
+def test_revoked_sessions_fail_and_fresh_ones_work(world: World, server: Server) -> None:
+    arn = world.role("Revocable")
+    old_iam, _ = world.clients(
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="old")["Credentials"]
+    )
+    old_iam.list_roles()
+    # Revoke through the API, exactly as the AWS console does it.
+    revoke = _doc(
+        {
+            "Effect": "Deny",
+            "Action": ["*"],
+            "Resource": ["*"],
+            "Condition": {
+                "DateLessThan": {
+                    "aws:TokenIssueTime": server.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+                    + "Z"
+                }
+            },
+        }
+    )
+    world.admin.put_role_policy(
+        RoleName="Revocable", PolicyName="AWSRevokeOlderSessions", PolicyDocument=revoke
+    )
+    with pytest.raises(ClientError) as err:
+        old_iam.list_roles()
+    assert _code(err) == "AccessDenied"
+    new_iam, _ = world.clients(
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="new")["Credentials"]
+    )
+    new_iam.list_roles()
+
+
+def test_deleted_role_ends_its_sessions(world: World) -> None:
+    arn = world.role("Doomed")
+    _, sts = world.clients(
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
+    )
+    sts.get_caller_identity()
+    world.admin.delete_role_policy(RoleName="Doomed", PolicyName="p")
+    world.admin.delete_role(RoleName="Doomed")
+    world.role("Doomed")  # a new role of the same name does not revive old sessions
+    with pytest.raises(ClientError) as err:
+        sts.get_caller_identity()
+    assert _code(err) == "InvalidClientTokenId"
+
+
+def test_expired_credentials(world: World, server: Server) -> None:
+    arn = world.role("Ticking")
+    _iam, sts = world.clients(
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1", DurationSeconds=900)[
+            "Credentials"
+        ]
+    )
+    sts.get_caller_identity()
+    server.clock.advance(901)
+    with pytest.raises(ClientError) as err:
+        sts.get_caller_identity()
+    assert _code(err) == "ExpiredToken"
+
+
+def test_get_session_token(world: World) -> None:
+    creds = world.alice_sts.get_session_token(DurationSeconds=900)["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    _, sts = world.clients(creds)
+    assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{world.account_id}:user/alice"
+
+
+def test_removed_user_loses_its_sessions(world: World) -> None:
+    world.admin.create_user(UserName="leaver")
+    key = world.admin.create_access_key(UserName="leaver")["AccessKey"]
+    own_sts = world.server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    _, sts = world.clients(own_sts.get_session_token(DurationSeconds=900)["Credentials"])
+    sts.get_caller_identity()
+    world.admin.delete_access_key(UserName="leaver", AccessKeyId=key["AccessKeyId"])
+    world.admin.delete_user(UserName="leaver")
+    world.admin.create_user(UserName="leaver")  # the same name again is someone else
+    with pytest.raises(ClientError) as err:
+        sts.get_caller_identity()
+    assert _code(err) == "InvalidClientTokenId"
+
+
+def test_root_cannot_assume_roles(world: World, server: Server, account) -> None:  # type: ignore[no-untyped-def]
+    arn = world.role("ForRoot", trust=_trust(world.account_id))
+    root_sts = server.client("sts", account.access_key_id, account.secret_access_key)
+    with pytest.raises(ClientError) as err:
+        root_sts.assume_role(RoleArn=arn, RoleSessionName="s1")
+    assert _code(err) == "AccessDenied"
+
+
+@pytest.mark.parametrize("tamper", ["flip-byte", "other-key-id", "garbage", "truncated", "huge"])
+def test_tampered_tokens_are_refused(world: World, tamper: str) -> None:
+    arn = world.role("Tamper")
+    creds = dict(world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"])
+    token = creds["SessionToken"]
+    if tamper == "flip-byte":
+        i = len(token) - 10
+        creds["SessionToken"] = token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :]
+    elif tamper == "other-key-id":
+        creds["AccessKeyId"] = "ASIA" + "Z" * 16
+    elif tamper == "garbage":
+        creds["SessionToken"] = "not-a-token"
+    elif tamper == "truncated":
+        creds["SessionToken"] = token[:40]
+    else:
+        creds["SessionToken"] = token + "A" * 20000
+    _, sts = world.clients(creds)
+    with pytest.raises(ClientError) as err:
+        sts.get_caller_identity()
+    assert _code(err) in ("InvalidClientTokenId", "IncompleteSignature", "SignatureDoesNotMatch")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500
+
+
+def test_token_with_the_wrong_secret(world: World) -> None:
+    arn = world.role("WrongSecret")
+    creds = dict(world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"])
+    creds["SecretAccessKey"] = "x" * 40
+    _, sts = world.clients(creds)
+    with pytest.raises(ClientError) as err:
+        sts.get_caller_identity()
+    assert _code(err) == "SignatureDoesNotMatch"
+
+
+def test_token_from_another_server_key(world: World, server: Server) -> None:
+    """A token sealed under a key this server never had is refused; rotation keeps old tokens."""
+    arn = world.role("Rotating")
+    creds = world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
+    server.runtime.tokens.keys.rotate()
+    _, sts = world.clients(creds)
+    sts.get_caller_identity()  # sealed by the previous key: still valid
+    forged = dict(creds)
+    kid = creds["SessionToken"].split(".")[1]
+    forged["SessionToken"] = creds["SessionToken"].replace(f".{kid}.", ".deadbeef.", 1)
+    _, forged_sts = world.clients(forged)
+    with pytest.raises(ClientError) as err:
+        forged_sts.get_caller_identity()
+    assert _code(err) == "InvalidClientTokenId"

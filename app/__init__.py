@@ -30,10 +30,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.extensions["fedbridge"] = runtime
 
-    # Importing the action modules registers their handlers.
-    from app.api import iam_actions  # noqa: F401
-    from app.api import sts_actions  # noqa: F401
+    from app.api.registry import load_actions
     from app.api.views import bp as api_bp
+
+    load_actions()
 
     app.register_blueprint(api_bp)
 

@@ -9,6 +9,8 @@ handler never authorized: a forgotten check is a 500 in the tests, not a hole.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
@@ -80,3 +82,12 @@ def lookup(name: str, version: str | None) -> ActionSpec:
             f"Could not find operation {shown} for version {(version or 'NO_VERSION')[:16]}"
         )
     return spec
+
+
+def load_actions() -> None:
+    """Import every `app/api/*_actions.py`: importing a module registers its handlers."""
+    import app.api
+
+    for module in pkgutil.iter_modules(app.api.__path__):
+        if module.name.endswith("_actions"):
+            importlib.import_module(f"app.api.{module.name}")

@@ -229,3 +229,66 @@ class TokenKey(Base):
     #: The 256-bit AES-GCM key, encrypted with the master key.
     key_sealed: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class SamlProvider(Base):
+    """A SAML IdP registered from its metadata document (CreateSAMLProvider)."""
+
+    __tablename__ = "saml_providers"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    name_key: Mapped[str] = mapped_column(String(128))
+    #: The IdP's entity id: a Response's Issuer selects its providers by it.
+    entity_id: Mapped[str] = mapped_column(String(1024), index=True)
+    #: The metadata document as uploaded; keys and URLs are read from it.
+    metadata_document: Mapped[str] = mapped_column(Text)
+    valid_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OidcProvider(Base):
+    """An OpenID Connect issuer (CreateOpenIDConnectProvider)."""
+
+    __tablename__ = "oidc_providers"
+    __table_args__ = (UniqueConstraint("account_id", "url_key"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    #: The issuer URL exactly as tokens name it in `iss` (https://…, or http:// on loopback).
+    issuer: Mapped[str] = mapped_column(String(1024))
+    #: The issuer without its scheme: the ARN's resource and the condition-key prefix.
+    url_key: Mapped[str] = mapped_column(String(1024), index=True)
+    client_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    thumbprints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: For browser sign-in only (`fedbridge oidc set-client`); the secret is sealed.
+    browser_client_id: Mapped[str | None] = mapped_column(String(255), default=None)
+    browser_client_secret_sealed: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SpKey(Base):
+    """The SAML service provider's signing (and decryption) key pair. The newest is
+    used to sign; all are offered in metadata and tried to decrypt, so it rotates."""
+
+    __tablename__ = "sp_keys"
+
+    kid: Mapped[str] = mapped_column(String(16), primary_key=True)
+    private_key_sealed: Mapped[str] = mapped_column(Text)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class OneTimeUse(Base):
+    """Things that may be used once across all workers: SAML assertion ids at the
+    ACS, SP-initiated request ids, OIDC states, TOTP codes. Inserting a used key
+    again violates the primary key: that is the replay check."""
+
+    __tablename__ = "one_time_uses"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

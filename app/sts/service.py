@@ -119,8 +119,8 @@ class StsService:
             raise AccessDeniedError(
                 "Roles may not be assumed by root accounts.", reason="sts.root_cannot_assume"
             )
-        self._check_session_request(req)
-        role_account, role_name = self._parse_role_arn(req.role_arn)
+        self.check_session_request(req)
+        role_account, role_name = self.parse_role_arn(req.role_arn)
         role_iam: IamService = self._iam_for(role_account)
         role = role_iam.find_role(role_name)
         denied = AccessDeniedError(
@@ -214,7 +214,7 @@ class StsService:
             ids_.add(root_arn(self.partition, caller.account_id))
         return {"AWS": frozenset(ids_)}
 
-    def _parse_role_arn(self, role_arn: str) -> tuple[str, str]:
+    def parse_role_arn(self, role_arn: str) -> tuple[str, str]:
         names.check_length("roleArn", role_arn, 20, 2048)
         arn = Arn.parse(role_arn)
         if (
@@ -228,7 +228,7 @@ class StsService:
 
     # --- checks on the request ----------------------------------------------------
 
-    def _check_session_request(self, req: SessionRequest) -> None:
+    def check_session_request(self, req: SessionRequest) -> None:
         names.check_length("roleSessionName", req.session_name, 2, 64)
         names.check_pattern("roleSessionName", req.session_name, _SESSION_NAME)
         if req.external_id is not None:

@@ -74,6 +74,10 @@ class Settings:
         return self.saml_entity_id or f"{self.public_base_url}/saml/metadata"
 
     @property
+    def saml_acs_url(self) -> str:
+        return f"{self.public_base_url}/saml/acs"
+
+    @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
 

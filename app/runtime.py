@@ -7,6 +7,7 @@ the Flask app, the CLI and the tests all use it, so each concern has one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,6 +29,9 @@ from app.errors import EntityAlreadyExistsError
 from app.errors import ValidationError
 from app.iam.authz import Authorizer
 from app.iam.service import IamService
+from app.saml.federation import SamlFederation
+from app.saml.sp import SpKeyRing
+from app.saml.validate import ServiceProvider
 from app.sts.service import StsService
 from app.sts.tokens import TokenCodec
 from app.sts.tokens import TokenKeyRing
@@ -52,6 +56,7 @@ class Runtime:
     audit: AuditLog
     clock: Clock
     tokens: TokenCodec
+    sp_keys: SpKeyRing
     #: The root account created by this start, if the store was new (its key shown once).
     created: NewAccount | None = None
 
@@ -64,6 +69,8 @@ class Runtime:
         secrets = SecretBox.from_settings(settings.master_key, settings.data_dir)
         key_ring = TokenKeyRing(sessions, secrets, settings.clock)
         key_ring.ensure()
+        sp_keys = SpKeyRing(sessions, secrets, settings.clock)
+        sp_keys.ensure()
         runtime = cls(
             settings=settings,
             engine=engine,
@@ -72,6 +79,7 @@ class Runtime:
             audit=AuditLog(sessions),
             clock=settings.clock,
             tokens=TokenCodec(key_ring),
+            sp_keys=sp_keys,
         )
         runtime.created = runtime.bootstrap()
         return runtime
@@ -92,6 +100,18 @@ class Runtime:
             self.clock,
             self.settings.partition,
         )
+
+    def saml_sp(self, session: Session) -> ServiceProvider:
+        return ServiceProvider(
+            entity_id=self.settings.sp_entity_id,
+            acs_url=self.settings.saml_acs_url,
+            keys=self.sp_keys.all(session),
+            clock=self.clock,
+            skew=timedelta(seconds=self.settings.clock_skew_seconds),
+        )
+
+    def saml(self, session: Session) -> SamlFederation:
+        return SamlFederation(self.sts(session), lambda account_id: self.iam(session, account_id))
 
     # --- accounts ---------------------------------------------------------------
 
@@ -167,6 +187,14 @@ class CallServices:
     @property
     def sts(self) -> StsService:
         return self.runtime.sts(self.session)
+
+    @property
+    def saml_sp(self) -> ServiceProvider:
+        return self.runtime.saml_sp(self.session)
+
+    @property
+    def saml(self) -> SamlFederation:
+        return self.runtime.saml(self.session)
 
     def request_keys(self, call: Any) -> dict[str, str]:
         """Condition keys that describe the request itself (not the caller)."""

@@ -253,7 +253,8 @@ class IamService:
             )
         )
 
-    def _forget_owner(self, kind: OwnerKind, pk: int) -> None:
+    def untag_all(self, kind: OwnerKind, pk: int) -> None:
+        """Forget every tag of an owner that is being deleted."""
         self.session.execute(delete(Tag).where(Tag.owner_kind == kind, Tag.owner_pk == pk))
 
     # --- users ------------------------------------------------------------------------
@@ -308,7 +309,7 @@ class IamService:
             raise DeleteConflictError(
                 "Cannot delete entity, must remove user from all groups first."
             )
-        self._forget_owner(*owner)
+        self.untag_all(*owner)
         self.session.delete(user)
 
     # --- access keys ----------------------------------------------------------------
@@ -552,7 +553,7 @@ class IamService:
             )
         ):
             raise DeleteConflictError("Cannot delete entity, must delete policies first.")
-        self._forget_owner("role", role.pk)
+        self.untag_all("role", role.pk)
         self.session.delete(role)
 
     # --- managed policies ---------------------------------------------------------------

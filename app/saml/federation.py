@@ -1,0 +1,276 @@
+"""From a validated SAML assertion to a role session: one path for the API and the browser.
+
+The assertion offers roles (the Role attribute's `role-arn,provider-arn`
+pairs, AWS's or Baidu's form); the caller picks one; the role's trust policy
+must trust the provider for sts:AssumeRoleWithSAML under the SAML condition
+keys AWS defines; then the STS module issues the credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from app.arn import Arn
+from app.errors import AccessDeniedError
+from app.errors import InvalidIdentityTokenError
+from app.iam.saml_providers import SamlProviders
+from app.iam.service import IamService
+from app.saml.validate import ValidatedResponse
+from app.sts.service import RoleSession
+from app.sts.service import SessionRequest
+from app.sts.service import StsService
+
+AWS_ATTRIBUTES = "https://aws.amazon.com/SAML/Attributes/"
+ROLE_ATTRIBUTES = (AWS_ATTRIBUTES + "Role", "https://bce.baidu.com/SAML/Attributes/Role")
+REQUIRE_MFA_TAG = "fedbridge:require-mfa"
+MFA_CONTEXTS_TAG = "fedbridge:mfa-contexts"
+#: AuthnContextClassRef values that mean the IdP did a second factor (CONTRACT.md).
+DEFAULT_MFA_CONTEXTS = frozenset(
+    {
+        "https://refeds.org/profile/mfa",
+        "http://schemas.microsoft.com/claims/multipleauthn",
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken",
+    }
+)
+_NAME_ID_TYPES = {
+    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent": "persistent",
+    "urn:oasis:names:tc:SAML:2.0:nameid-format:transient": "transient",
+}
+#: SAML attributes AWS turns into trust-policy condition keys (multivalued ones marked).
+_EDU = "urn:oid:1.3.6.1.4.1.5923.1."
+_ATTRIBUTE_KEYS: dict[str, tuple[str, bool]] = {
+    "urn:oid:2.5.4.3": ("SAML:commonName", False),
+    _EDU + "2.1.2": ("SAML:eduorghomepageuri", False),
+    _EDU + "2.1.3": ("SAML:eduorgidentityauthnpolicyuri", False),
+    _EDU + "2.1.4": ("SAML:eduorglegalname", False),
+    _EDU + "2.1.5": ("SAML:eduorgsuperioruri", False),
+    _EDU + "2.1.6": ("SAML:eduorgwhitepagesuri", False),
+    _EDU + "1.1.1": ("SAML:edupersonaffiliation", True),
+    _EDU + "1.1.11": ("SAML:edupersonassurance", True),
+    _EDU + "1.1.7": ("SAML:edupersonentitlement", True),
+    _EDU + "1.1.2": ("SAML:edupersonnickname", True),
+    _EDU + "1.1.3": ("SAML:edupersonorgdn", False),
+    _EDU + "1.1.4": ("SAML:edupersonorgunitdn", True),
+    _EDU + "1.1.5": ("SAML:edupersonprimaryaffiliation", False),
+    _EDU + "1.1.8": ("SAML:edupersonprimaryorgunitdn", False),
+    _EDU + "1.1.6": ("SAML:edupersonprincipalname", False),
+    _EDU + "1.1.9": ("SAML:edupersonscopedaffiliation", True),
+    _EDU + "1.1.10": ("SAML:edupersontargetedid", True),
+    "urn:oid:2.5.4.42": ("SAML:givenName", False),
+    "urn:oid:0.9.2342.19200300.100.1.3": ("SAML:mail", False),
+    "urn:oid:2.5.4.41": ("SAML:name", False),
+    "urn:oid:0.9.2342.19200300.100.1.45": ("SAML:organizationStatus", False),
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/primarygroupsid": (
+        "SAML:primaryGroupSID",
+        False,
+    ),
+    "urn:oid:2.5.4.4": ("SAML:surname", False),
+    "urn:oid:0.9.2342.19200300.100.1.1": ("SAML:uid", True),
+    "urn:oid:2.5.4.45": ("SAML:x500UniqueIdentifier", False),
+}
+
+
+@dataclass(frozen=True)
+class RolePair:
+    role_arn: str
+    provider_arn: str
+
+
+@dataclass(frozen=True)
+class SamlSession:
+    role_session: RoleSession
+    validated: ValidatedResponse
+    provider_arn: str
+    subject_type: str
+    name_qualifier: str
+
+
+def role_pairs(attributes: Mapping[str, list[str]], partition: str) -> list[RolePair]:
+    """Every well-formed `role,provider` pair the assertion offers, in its order."""
+    pairs: list[RolePair] = []
+    for name in ROLE_ATTRIBUTES:
+        for value in attributes.get(name, []):
+            arns = [_full_arn(part.strip(), partition) for part in value.split(",")]
+            roles = [a for a in arns if a and ":role/" in a]
+            providers = [a for a in arns if a and ":saml-provider/" in a]
+            if len(arns) == 2 and len(roles) == 1 and len(providers) == 1:
+                pair = RolePair(roles[0], providers[0])
+                if pair not in pairs:
+                    pairs.append(pair)
+    return pairs
+
+
+def _full_arn(text: str, partition: str) -> str | None:
+    """AWS form (a whole ARN) or Baidu form (`111122223333:role/Admins`)."""
+    if not text.startswith("arn:"):
+        text = f"arn:{partition}:iam::{text}"
+    arn = Arn.parse(text)
+    if arn is None or arn.service != "iam" or not arn.account.isdigit() or len(arn.account) != 12:
+        return None
+    return text
+
+
+def first(attributes: Mapping[str, list[str]], name: str) -> str | None:
+    values = attributes.get(AWS_ATTRIBUTES + name)
+    return values[0] if values else None
+
+
+def mfa_asserted(validated: ValidatedResponse, provider_tags: Mapping[str, str]) -> bool:
+    configured = provider_tags.get(MFA_CONTEXTS_TAG)
+    accepted = frozenset(configured.split()) if configured else DEFAULT_MFA_CONTEXTS
+    return bool(accepted.intersection(validated.authn_contexts))
+
+
+def name_qualifier(issuer: str, account_id: str, provider_name: str) -> str:
+    """AWS's NameQualifier: base64(SHA-1(Issuer + account id + "/" + provider name))."""
+    digest = hashlib.sha1(f"{issuer}{account_id}/{provider_name}".encode()).digest()  # noqa: S324
+    return base64.b64encode(digest).decode()
+
+
+def subject_type(name_id_format: str | None) -> str:
+    if name_id_format is None:
+        return "persistent"
+    return _NAME_ID_TYPES.get(name_id_format, name_id_format)
+
+
+class SamlFederation:
+    def __init__(self, sts: StsService, iam_for: Callable[[str], IamService]) -> None:
+        self.sts = sts
+        self.iam_for = iam_for
+
+    def condition_keys(
+        self, validated: ValidatedResponse, qualifier: str
+    ) -> dict[str, str | tuple[str, ...]]:
+        provider = validated.provider
+        keys: dict[str, str | tuple[str, ...]] = {
+            "SAML:aud": validated.recipient,
+            "SAML:iss": validated.issuer,
+            "SAML:sub": validated.name_id,
+            "SAML:sub_type": subject_type(validated.name_id_format),
+            "SAML:namequalifier": qualifier,
+            "SAML:doc": f"{provider.account_id}/{provider.name}",
+        }
+        for attribute, values in validated.attributes.items():
+            mapped = _ATTRIBUTE_KEYS.get(attribute)
+            if mapped and values:
+                key, multivalued = mapped
+                keys[key] = tuple(values) if multivalued else values[0]
+        return keys
+
+    def assume(
+        self,
+        validated: ValidatedResponse,
+        pair: RolePair,
+        *,
+        duration_seconds: int | None = None,
+        policy: str | None = None,
+        policy_arns: tuple[str, ...] = (),
+        request_keys: Mapping[str, str] | None = None,
+        second_factor: bool = False,
+    ) -> SamlSession:
+        """Assume `pair` (which must be one the assertion offers). `second_factor` is True
+        when this service itself verified a TOTP code (browser sign-in)."""
+        provider = validated.provider
+        providers = SamlProviders(self.iam_for(provider.account_id))
+        provider_arn = providers.arn(provider)
+        denied = AccessDeniedError(
+            f"Not authorized to perform sts:AssumeRoleWithSAML on {pair.role_arn}",
+            reason="saml.trust_denied",
+        )
+        offered = role_pairs(validated.attributes, providers.iam.partition)
+        if pair not in offered:
+            raise AccessDeniedError(
+                "The RoleArn and PrincipalArn are not a pair the SAML assertion offers.",
+                reason="saml.role_not_offered",
+            )
+        if pair.provider_arn != provider_arn:
+            raise AccessDeniedError(
+                "The PrincipalArn is not the provider that signed the SAML assertion.",
+                reason="saml.provider_mismatch",
+            )
+        role_account, role_name = self.sts.parse_role_arn(pair.role_arn)
+        if role_account != provider.account_id:
+            raise denied
+        role_iam = self.iam_for(role_account)
+        role = role_iam.find_role(role_name)
+        if role is None or role_iam.role_arn(role) != pair.role_arn:
+            raise denied
+        attributes = validated.attributes
+        session_name = first(attributes, "RoleSessionName")
+        if session_name is None:
+            raise InvalidIdentityTokenError(
+                "The SAML assertion has no RoleSessionName attribute.",
+                reason="saml.no_session_name",
+            )
+        tags = tuple(
+            (name.removeprefix(AWS_ATTRIBUTES + "PrincipalTag:"), values[0])
+            for name, values in attributes.items()
+            if name.startswith(AWS_ATTRIBUTES + "PrincipalTag:") and values
+        )
+        transitive = tuple(attributes.get(AWS_ATTRIBUTES + "TransitiveTagKeys", []))
+        req = SessionRequest(
+            role_arn=pair.role_arn,
+            session_name=session_name,
+            duration_seconds=duration_seconds,
+            policy=policy,
+            policy_arns=policy_arns,
+            tags=tags,
+            transitive_tag_keys=transitive,
+            source_identity=first(attributes, "SourceIdentity"),
+        )
+        self.sts.check_session_request(req)
+        qualifier = name_qualifier(validated.issuer, provider.account_id, provider.name)
+        keys: dict[str, Any] = {
+            **(request_keys or {}),
+            **self.condition_keys(validated, qualifier),
+            "aws:FederatedProvider": provider_arn,
+        }
+        for key, value in tags:
+            keys[f"aws:RequestTag/{key}"] = value
+        if tags:
+            keys["aws:TagKeys"] = tuple(k for k, _ in tags)
+        federated = {"Federated": frozenset({provider_arn})}
+        if not self.sts.trust_allows(role, "sts:AssumeRoleWithSAML", keys, federated):
+            raise denied
+        if (tags or transitive) and not self.sts.trust_allows(
+            role, "sts:TagSession", keys, federated
+        ):
+            raise AccessDeniedError(
+                f"Not authorized to perform sts:TagSession on {pair.role_arn}",
+                reason="sts.tag_session_denied",
+            )
+        provider_tags = providers.tags(provider)
+        idp_mfa = mfa_asserted(validated, provider_tags)
+        if not (idp_mfa or second_factor) and (
+            provider_tags.get(REQUIRE_MFA_TAG) == "true"
+            or dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true"
+        ):
+            raise AccessDeniedError(
+                "This role requires multi-factor authentication, and the identity provider "
+                "did not assert it (AuthnContextClassRef).",
+                reason="mfa.required",
+            )
+        session = self.sts.issue_role_session(
+            role_iam,
+            role,
+            req,
+            tags=tags,
+            transitive_tag_keys=transitive,
+            source_identity=req.source_identity,
+            mfa_authenticated=idp_mfa or second_factor,
+            federated_via=f"saml:{provider_arn}",
+            chained=False,
+            not_after=validated.session_not_on_or_after,
+        )
+        return SamlSession(
+            role_session=session,
+            validated=validated,
+            provider_arn=provider_arn,
+            subject_type=subject_type(validated.name_id_format),
+            name_qualifier=qualifier,
+        )

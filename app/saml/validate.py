@@ -1,0 +1,374 @@
+"""Validation of a SAML Response, shared by AssumeRoleWithSAML and the browser ACS.
+
+python3-saml does the protocol and the XML signature (xmlsec), with the keys
+of the registered provider only, never a key carried in the message, and its
+checks against signature wrapping (one assertion, signed elements by ID).
+On top of it this module is stricter where python3-saml is lenient:
+Destination and Recipient must equal the ACS URL exactly, an Audience must be
+present and name the SP, and every time window is checked against the
+service clock with the configured skew.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+from onelogin.saml2.errors import OneLogin_Saml2_ValidationError as V
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from onelogin.saml2.settings import OneLogin_Saml2_Settings
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+from app.clock import Clock
+from app.db.models import SamlProvider
+from app.errors import ExpiredFederationTokenError
+from app.errors import IdpRejectedClaimError
+from app.errors import InvalidIdentityTokenError
+from app.errors import ServiceError
+from app.saml.metadata import IdpMetadata
+from app.saml.metadata import parse_idp_metadata
+from app.saml.sp import SpKeyPair
+
+log = logging.getLogger("fedbridge.saml")
+
+#: AWS's limit on AssumeRoleWithSAML's SAMLAssertion (base64 characters).
+MAX_RESPONSE_CHARS = 100_000
+_NS = {"samlp": C.NS_SAMLP, "saml": C.NS_SAML}
+
+_SIGNATURE_CODES = {
+    V.WRONG_SIGNED_ELEMENT,
+    V.ID_NOT_FOUND_IN_SIGNED_ELEMENT,
+    V.DUPLICATED_ID_IN_SIGNED_ELEMENTS,
+    V.INVALID_SIGNED_ELEMENT,
+    V.DUPLICATED_REFERENCE_IN_SIGNED_ELEMENTS,
+    V.UNEXPECTED_SIGNED_ELEMENTS,
+    V.WRONG_NUMBER_OF_SIGNATURES_IN_RESPONSE,
+    V.WRONG_NUMBER_OF_SIGNATURES_IN_ASSERTION,
+    V.WRONG_NUMBER_OF_SIGNATURES,
+    V.WRONG_NUMBER_OF_ASSERTIONS,
+}
+_REASONS = {
+    V.INVALID_SIGNATURE: "saml.bad_signature",
+    V.NO_SIGNATURE_FOUND: "saml.unsigned",
+    V.DEPRECATED_SIGNATURE_METHOD: "saml.weak_algorithm",
+    V.DEPRECATED_DIGEST_METHOD: "saml.weak_algorithm",
+    V.WRONG_DESTINATION: "saml.wrong_destination",
+    V.EMPTY_DESTINATION: "saml.wrong_destination",
+    V.WRONG_SUBJECTCONFIRMATION: "saml.wrong_recipient",
+    V.WRONG_AUDIENCE: "saml.wrong_audience",
+    V.WRONG_ISSUER: "saml.wrong_issuer",
+    V.ISSUER_MULTIPLE_IN_RESPONSE: "saml.wrong_issuer",
+    V.ISSUER_NOT_FOUND_IN_ASSERTION: "saml.wrong_issuer",
+    V.WRONG_INRESPONSETO: "saml.in_response_to",
+    V.ASSERTION_TOO_EARLY: "saml.not_yet_valid",
+    V.INVALID_XML_FORMAT: "saml.malformed",
+}
+_EXPIRED_CODES = {V.ASSERTION_EXPIRED, V.SESSION_EXPIRED, V.RESPONSE_EXPIRED}
+
+
+@dataclass(frozen=True)
+class ServiceProvider:
+    """What this SP checks responses against."""
+
+    entity_id: str
+    acs_url: str
+    keys: list[SpKeyPair]  # newest first
+    clock: Clock
+    skew: timedelta
+
+
+@dataclass(frozen=True)
+class ValidatedResponse:
+    provider: SamlProvider
+    metadata: IdpMetadata
+    issuer: str
+    name_id: str
+    name_id_format: str | None
+    name_qualifier: str | None
+    attributes: dict[str, list[str]]
+    assertion_id: str
+    in_response_to: str | None
+    not_on_or_after: datetime
+    session_not_on_or_after: datetime | None
+    authn_contexts: tuple[str, ...]
+    recipient: str
+
+
+def _refuse(message: str, reason: str) -> InvalidIdentityTokenError:
+    return InvalidIdentityTokenError(message, reason=reason)
+
+
+def read_issuer(saml_response: str) -> str:
+    """The Response's Issuer, read before validation to choose the provider's keys."""
+    if not isinstance(saml_response, str) or not 4 <= len(saml_response) <= MAX_RESPONSE_CHARS:
+        raise _refuse(
+            f"The SAML response must be 4 to {MAX_RESPONSE_CHARS} base64 characters.",
+            "saml.size",
+        )
+    try:
+        xml = base64.b64decode("".join(saml_response.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise _refuse("The SAML response is not valid base64.", "saml.malformed") from None
+    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+        raise _refuse("The SAML response must not contain a DTD.", "saml.dtd")
+    try:
+        root = OneLogin_Saml2_XML.to_etree(xml)
+    except Exception:  # lxml/defusedxml errors of every kind
+        raise _refuse("The SAML response is not well-formed XML.", "saml.malformed") from None
+    if root.tag != f"{{{C.NS_SAMLP}}}Response":
+        raise _refuse("The document is not a SAML 2.0 Response.", "saml.malformed")
+    issuers = root.findall("saml:Issuer", _NS) or root.findall("saml:Assertion/saml:Issuer", _NS)
+    if len(issuers) != 1 or not (issuers[0].text or "").strip():
+        raise _refuse("The SAML response names no single Issuer.", "saml.wrong_issuer")
+    return (issuers[0].text or "").strip()
+
+
+def validate_response(
+    saml_response: str,
+    candidates: list[SamlProvider],
+    sp: ServiceProvider,
+    *,
+    request_id: str | None = None,
+) -> ValidatedResponse:
+    """Validate against each candidate provider registered for the Issuer; the first whose
+    keys verify wins. Raises the AWS error of the most telling failure otherwise."""
+    issuer = read_issuer(saml_response)
+    candidates = [p for p in candidates if p.entity_id == issuer]
+    if not candidates:
+        raise _refuse(
+            "No SAML provider is registered for the response's Issuer.", "saml.unknown_issuer"
+        )
+    failure: ServiceError | None = None
+    for provider in candidates:
+        try:
+            return _validate_with(saml_response, provider, sp, request_id)
+        except ServiceError as err:
+            failure = failure or err
+    assert failure is not None
+    raise failure
+
+
+def _validate_with(
+    saml_response: str, provider: SamlProvider, sp: ServiceProvider, request_id: str | None
+) -> ValidatedResponse:
+    now = sp.clock.now()
+    metadata = parse_idp_metadata(provider.metadata_document, now)
+    request_data = _request_data(sp.acs_url)
+    response = None
+    error: Exception | None = None
+    # Only an encrypted assertion needs more than the newest key: try older ones too.
+    for key in sp.keys:
+        try:
+            settings = _settings(
+                sp.entity_id,
+                sp.acs_url,
+                key.certificate_pem,
+                key.private_key_pem,
+                metadata.entity_id,
+                next(iter(metadata.sso_urls.values())),
+                metadata.signing_certs,
+            )
+            response = OneLogin_Saml2_Response(settings, saml_response)
+            response.is_valid(request_data, request_id, raise_exceptions=True)
+            error = None
+            break
+        except Exception as err:  # mapped to AWS errors below
+            error = err
+            if response is None or not response.encrypted:
+                break
+            response = None
+    if error is not None or response is None:
+        if isinstance(error, V) and error.code == V.WRONG_SUBJECTCONFIRMATION and response:
+            error = _diagnose_confirmation(response, sp.acs_url, now) or error
+        raise _mapped(error)
+    return _strict_checks(response, provider, metadata, sp, now)
+
+
+def _diagnose_confirmation(
+    response: OneLogin_Saml2_Response, acs_url: str, now: datetime
+) -> V | None:
+    """python3-saml says only "no valid SubjectConfirmation": tell expiry from a wrong
+    Recipient, so the person and the audit log learn the real cause. The response is
+    refused either way; nothing here is trusted."""
+    try:
+        confirmations = response._query_assertion(
+            "/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
+        )
+    except Exception:  # an unreadable response keeps python3-saml's own verdict
+        return None
+    for data in confirmations:
+        end = _time(data.get("NotOnOrAfter"))
+        if data.get("Recipient") == acs_url and end is not None and end <= now:
+            return V("SubjectConfirmationData has expired", V.ASSERTION_EXPIRED)
+    return None
+
+
+def _mapped(error: Exception | None) -> ServiceError:
+    if isinstance(error, V):
+        log.info("SAML response refused by python3-saml: %s (code %s)", error, error.code)
+        if error.code in _EXPIRED_CODES:
+            return ExpiredFederationTokenError(
+                "The SAML assertion has expired.", reason="saml.expired"
+            )
+        if error.code == V.STATUS_CODE_IS_NOT_SUCCESS:
+            return IdpRejectedClaimError(
+                "The identity provider reported that authentication failed.",
+                reason="saml.status",
+            )
+        if error.code in _SIGNATURE_CODES:
+            return _refuse(
+                "The SAML response's signed elements are not as expected.",
+                "saml.signature_wrapping",
+            )
+        reason = _REASONS.get(error.code, "saml.invalid")
+        return _refuse(f"The SAML response is not valid: {_describe(reason)}.", reason)
+    log.info("SAML response unusable: %s", type(error).__name__)
+    return _refuse("The SAML response could not be read.", "saml.malformed")
+
+
+def _describe(reason: str) -> str:
+    return {
+        "saml.bad_signature": "its signature does not verify with the provider's keys",
+        "saml.unsigned": "it is not signed",
+        "saml.weak_algorithm": "it is signed with a deprecated algorithm (SHA-1)",
+        "saml.wrong_destination": "its Destination is not this service's ACS URL",
+        "saml.wrong_recipient": "no bearer SubjectConfirmation names this service's ACS URL",
+        "saml.wrong_audience": "its Audience is not this service's entity id",
+        "saml.wrong_issuer": "its Issuer is not the provider's entity id",
+        "saml.in_response_to": "it answers a different request",
+        "saml.not_yet_valid": "it is not valid yet",
+        "saml.malformed": "it does not follow the SAML 2.0 schema",
+    }.get(reason, "it failed validation")
+
+
+def _strict_checks(
+    response: OneLogin_Saml2_Response,
+    provider: SamlProvider,
+    metadata: IdpMetadata,
+    sp: ServiceProvider,
+    now: datetime,
+) -> ValidatedResponse:
+    acs = sp.acs_url
+    destination = response.document.get("Destination")
+    if destination is not None and destination != sp.acs_url:
+        raise _refuse(
+            f"The SAML response is not valid: {_describe('saml.wrong_destination')}.",
+            "saml.wrong_destination",
+        )
+    if sp.entity_id not in response.get_audiences():
+        raise _refuse(
+            f"The SAML response is not valid: {_describe('saml.wrong_audience')}.",
+            "saml.wrong_audience",
+        )
+    # Queried through python3-saml so it reads the assertion it validated.
+    bearer = f"/saml:Subject/saml:SubjectConfirmation[@Method='{C.CM_BEARER}']"
+    confirmations = response._query_assertion(bearer + "/saml:SubjectConfirmationData")
+    recipients = [c.get("Recipient") for c in confirmations]
+    if sp.acs_url not in recipients:
+        raise _refuse(
+            f"The SAML response is not valid: {_describe('saml.wrong_recipient')}.",
+            "saml.wrong_recipient",
+        )
+    conditions = response._query_assertion("/saml:Conditions")
+    not_before = _time(conditions[0].get("NotBefore")) if conditions else None
+    ends = [_time(conditions[0].get("NotOnOrAfter"))] if conditions else []
+    ends += [_time(c.get("NotOnOrAfter")) for c in confirmations if c.get("Recipient") == acs]
+    ends = [e for e in ends if e is not None]
+    if not ends:
+        raise _refuse("The SAML assertion has no NotOnOrAfter.", "saml.no_expiry")
+    if not_before is not None and not_before - sp.skew > now:
+        raise _refuse("The SAML assertion is not valid yet.", "saml.not_yet_valid")
+    not_on_or_after = min(ends)
+    if not_on_or_after + sp.skew <= now:
+        raise ExpiredFederationTokenError("The SAML assertion has expired.", reason="saml.expired")
+    session_end = response.get_session_not_on_or_after()
+    session_not_on_or_after = datetime.fromtimestamp(session_end, UTC) if session_end else None
+    if session_not_on_or_after is not None and session_not_on_or_after <= now:
+        raise ExpiredFederationTokenError(
+            "The SAML session (SessionNotOnOrAfter) has ended.", reason="saml.expired"
+        )
+    name_id_data = response.get_nameid_data()
+    name_id = response.get_nameid()
+    if not name_id:
+        raise _refuse("The SAML assertion has no NameID.", "saml.no_name_id")
+    return ValidatedResponse(
+        provider=provider,
+        metadata=metadata,
+        issuer=metadata.entity_id,
+        name_id=name_id,
+        name_id_format=name_id_data.get("Format"),
+        name_qualifier=name_id_data.get("NameQualifier"),
+        attributes={k: [str(v) for v in vs] for k, vs in response.get_attributes().items()},
+        assertion_id=response.get_assertion_id(),
+        in_response_to=response.get_in_response_to(),
+        not_on_or_after=not_on_or_after,
+        session_not_on_or_after=session_not_on_or_after,
+        authn_contexts=tuple(response.get_authn_contexts()),
+        recipient=sp.acs_url,
+    )
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _refuse("A time in the SAML assertion is malformed.", "saml.malformed") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _request_data(acs_url: str) -> dict[str, str]:
+    """python3-saml compares Destination/Recipient with "the current URL": ours is the ACS,
+    whichever door (API or browser) the response came through."""
+    url = urlsplit(acs_url)
+    return {
+        "https": "on" if url.scheme == "https" else "off",
+        "http_host": url.netloc,
+        "script_name": url.path,
+    }
+
+
+@lru_cache(maxsize=256)
+def _settings(
+    sp_entity_id: str,
+    acs_url: str,
+    sp_cert: str,
+    sp_key: str,
+    idp_entity_id: str,
+    idp_sso_url: str,
+    idp_certs: tuple[str, ...],
+) -> OneLogin_Saml2_Settings:
+    return OneLogin_Saml2_Settings(
+        {
+            "strict": True,
+            "debug": False,
+            "sp": {
+                "entityId": sp_entity_id,
+                "assertionConsumerService": {"url": acs_url, "binding": C.BINDING_HTTP_POST},
+                "NameIDFormat": C.NAMEID_UNSPECIFIED,
+                "x509cert": sp_cert,
+                "privateKey": sp_key,
+            },
+            "idp": {
+                "entityId": idp_entity_id,
+                "singleSignOnService": {"url": idp_sso_url, "binding": C.BINDING_HTTP_REDIRECT},
+                "x509certMulti": {"signing": list(idp_certs)},
+            },
+            "security": {
+                "wantAttributeStatement": False,
+                "rejectDeprecatedAlgorithm": True,
+                "signatureAlgorithm": C.RSA_SHA256,
+                "digestAlgorithm": C.SHA256,
+            },
+        },
+        sp_validation_only=False,
+    )

@@ -1,0 +1,405 @@
+"""SAML over the API with boto3: providers from metadata, AssumeRoleWithSAML with real signed
+responses, and every way an assertion can be wrong refused with nothing issued."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server
+from tests.saml_idp import AWS_ATTR
+from tests.saml_idp import TestIdp
+from tests.saml_idp import make_key_pair
+
+
+def _doc(*statements: dict) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+class SamlWorld:
+    def __init__(self, server: Server, account) -> None:  # type: ignore[no-untyped-def]
+        settings = server.runtime.settings
+        self.server = server
+        self.acs = settings.saml_acs_url
+        self.audience = settings.sp_entity_id
+        self.account_id = account.account_id
+        self.admin = server.client("iam", account.access_key_id, account.secret_access_key)
+        self.sts = server.client("sts", "AKIAUNUSED0000000000", "x" * 40)
+        self.idp = TestIdp()
+        self.provider_arn = self.admin.create_saml_provider(
+            Name="Corp", SAMLMetadataDocument=self.idp.metadata()
+        )["SAMLProviderArn"]
+        self.role_arn = self.role("Admins")
+
+    def role(self, name: str, condition: dict | None = None, tag_session: bool = False) -> str:  # type: ignore[type-arg]
+        actions = ["sts:AssumeRoleWithSAML"] + (["sts:TagSession"] if tag_session else [])
+        trust = {
+            "Effect": "Allow",
+            "Principal": {"Federated": self.provider_arn},
+            "Action": actions,
+            "Condition": condition or {"StringEquals": {"SAML:aud": self.acs}},
+        }
+        arn = self.admin.create_role(RoleName=name, AssumeRolePolicyDocument=_doc(trust))["Role"][
+            "Arn"
+        ]
+        self.admin.put_role_policy(
+            RoleName=name,
+            PolicyName="all",
+            PolicyDocument=_doc({"Effect": "Allow", "Action": "*", "Resource": "*"}),
+        )
+        return arn
+
+    def pair(self, role_arn: str | None = None) -> str:
+        return f"{role_arn or self.role_arn},{self.provider_arn}"
+
+    def response(self, **kwargs) -> str:  # type: ignore[no-untyped-def]
+        kwargs.setdefault("roles", [self.pair()])
+        return self.idp.response(acs=self.acs, audience=self.audience, **kwargs)
+
+    def assume(self, assertion: str, role_arn: str | None = None, **kwargs) -> dict:  # type: ignore[no-untyped-def,type-arg]
+        return self.sts.assume_role_with_saml(
+            RoleArn=role_arn or self.role_arn,
+            PrincipalArn=self.provider_arn,
+            SAMLAssertion=assertion,
+            **kwargs,
+        )
+
+    def refused(self, assertion: str, code: str, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        with pytest.raises(ClientError) as err:
+            self.assume(assertion, **kwargs)
+        assert _code(err) == code, err.value.response["Error"]["Message"]
+
+
+@pytest.fixture
+def world(server: Server, account) -> SamlWorld:  # type: ignore[no-untyped-def]
+    return SamlWorld(server, account)
+
+
+def test_provider_lifecycle(world: SamlWorld) -> None:
+    iam = world.admin
+    listed = iam.list_saml_providers()["SAMLProviderList"]
+    assert [p["Arn"] for p in listed] == [world.provider_arn]
+    assert world.provider_arn == f"arn:aws:iam::{world.account_id}:saml-provider/Corp"
+    got = iam.get_saml_provider(SAMLProviderArn=world.provider_arn)
+    assert got["SAMLMetadataDocument"] == world.idp.metadata()
+    iam.tag_saml_provider(SAMLProviderArn=world.provider_arn, Tags=[{"Key": "k", "Value": "v"}])
+    assert iam.list_saml_provider_tags(SAMLProviderArn=world.provider_arn)["Tags"] == [
+        {"Key": "k", "Value": "v"}
+    ]
+    with pytest.raises(ClientError) as err:
+        iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=world.idp.metadata())
+    assert _code(err) == "EntityAlreadyExists"
+    iam.delete_saml_provider(SAMLProviderArn=world.provider_arn)
+    assert iam.list_saml_providers()["SAMLProviderList"] == []
+    with pytest.raises(ClientError) as err:
+        iam.get_saml_provider(SAMLProviderArn=world.provider_arn)
+    assert _code(err) == "NoSuchEntity"
+
+
+def test_assume_role_with_saml_gives_working_credentials(world: SamlWorld) -> None:
+    resp = world.assume(world.response())
+    assert resp["AssumedRoleUser"]["Arn"] == (
+        f"arn:aws:sts::{world.account_id}:assumed-role/Admins/alice@example.com"
+    )
+    assert resp["Subject"] == "alice@example.com"
+    assert resp["SubjectType"] == "persistent"
+    assert resp["Issuer"] == world.idp.entity_id
+    assert resp["Audience"] == world.acs
+    assert resp["NameQualifier"]
+    creds = resp["Credentials"]
+    sts = world.server.client(
+        "sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
+    assert sts.get_caller_identity()["Arn"] == resp["AssumedRoleUser"]["Arn"]
+
+
+def test_both_pair_orders_and_baidu_form(world: SamlWorld) -> None:
+    reversed_pair = f"{world.provider_arn},{world.role_arn}"
+    world.assume(world.response(roles=[reversed_pair]))
+    baidu = f"{world.account_id}:role/Admins, {world.account_id}:saml-provider/Corp"
+    world.assume(
+        world.response(roles=[], attributes={"https://bce.baidu.com/SAML/Attributes/Role": [baidu]})
+    )
+
+
+def test_several_roles_caller_picks_one_it_was_offered(world: SamlWorld) -> None:
+    other = world.role("Readers")
+    unoffered = world.role("Secret")
+    assertion = world.response(roles=[world.pair(), world.pair(other)])
+    assert world.assume(assertion, role_arn=other)["AssumedRoleUser"]["Arn"].endswith(
+        "assumed-role/Readers/alice@example.com"
+    )
+    world.refused(assertion, "AccessDenied", role_arn=unoffered)
+
+
+def test_certificate_rollover_with_two_keys(world: SamlWorld) -> None:
+    new_key = make_key_pair("rolled")
+    world.idp.keys.append(new_key)
+    world.admin.update_saml_provider(
+        SAMLProviderArn=world.provider_arn, SAMLMetadataDocument=world.idp.metadata()
+    )
+    world.assume(world.response())  # old key
+    world.assume(world.response(signing_key=new_key))  # new key
+    world.idp.keys = [new_key]
+    world.admin.update_saml_provider(
+        SAMLProviderArn=world.provider_arn, SAMLMetadataDocument=world.idp.metadata()
+    )
+    world.refused(world.response(signing_key=make_key_pair()), "InvalidIdentityToken")
+
+
+def test_trust_policy_conditions_on_saml_keys(world: SamlWorld) -> None:
+    arn = world.role(
+        "Engineers",
+        condition={
+            "StringEquals": {"SAML:aud": world.acs, "SAML:sub_type": "persistent"},
+            "StringLike": {"SAML:sub": "*@example.com"},
+            "ForAnyValue:StringEquals": {"SAML:edupersonaffiliation": "staff"},
+        },
+    )
+    affiliation = "urn:oid:1.3.6.1.4.1.5923.1.1.1.1"
+    ok = world.response(roles=[world.pair(arn)], attributes={affiliation: ["member", "staff"]})
+    world.assume(ok, role_arn=arn)
+    student = world.response(roles=[world.pair(arn)], attributes={affiliation: ["student"]})
+    world.refused(student, "AccessDenied", role_arn=arn)
+    outsider = world.response(
+        roles=[world.pair(arn)], name_id="eve@evil.test", attributes={affiliation: ["staff"]}
+    )
+    world.refused(outsider, "AccessDenied", role_arn=arn)
+
+
+def test_session_tags_source_identity_and_duration(world: SamlWorld) -> None:
+    arn = world.role("Tagged", tag_session=True)
+    assertion = world.response(
+        roles=[world.pair(arn)],
+        attributes={
+            AWS_ATTR + "PrincipalTag:team": ["blue"],
+            AWS_ATTR + "TransitiveTagKeys": ["team"],
+            AWS_ATTR + "SourceIdentity": ["alice"],
+        },
+    )
+    resp = world.assume(assertion, role_arn=arn, DurationSeconds=900)
+    assert resp["SourceIdentity"] == "alice"
+    lifetime = resp["Credentials"]["Expiration"] - datetime.now(UTC)
+    assert timedelta(minutes=13) < lifetime <= timedelta(minutes=15, seconds=5)
+    # Tags need sts:TagSession in the trust policy.
+    untagged_role = world.role("NoTags")
+    world.refused(
+        world.response(
+            roles=[world.pair(untagged_role)], attributes={AWS_ATTR + "PrincipalTag:team": ["blue"]}
+        ),
+        "AccessDenied",
+        role_arn=untagged_role,
+    )
+
+
+def _wrapped(xml: str) -> str:
+    """Signature wrapping: a forged assertion beside the genuine signed one."""
+    start = xml.index("<saml:Assertion")
+    end = xml.index("</saml:Assertion>") + len("</saml:Assertion>")
+    genuine = xml[start:end]
+    forged = genuine.replace("alice@example.com", "mallory@example.com").replace(
+        'ID="_a', 'ID="_forged'
+    )
+    return xml[:start] + forged + genuine + xml[end:]
+
+
+HOSTILE = {
+    "unsigned": ({"sign_assertion": False}, "InvalidIdentityToken", "saml.unsigned"),
+    "signed-by-stranger": (
+        {"signing_key": make_key_pair("stranger")},
+        "InvalidIdentityToken",
+        "saml.bad_signature",
+    ),
+    "wrong-audience": (
+        {"_audience": "urn:somebody-else"},
+        "InvalidIdentityToken",
+        "saml.wrong_audience",
+    ),
+    "wrong-recipient": (
+        {"recipient": "https://evil.test/acs"},
+        "InvalidIdentityToken",
+        "saml.wrong_recipient",
+    ),
+    "recipient-with-our-url-inside": (
+        {"recipient": "https://evil.test/?http://127.0.0.1:8000/saml/acs"},
+        "InvalidIdentityToken",
+        "saml.wrong_recipient",
+    ),
+    "no-recipient": ({"recipient": None}, "InvalidIdentityToken", "saml.wrong_recipient"),
+    "wrong-destination": (
+        {"destination": "https://evil.test/acs"},
+        "InvalidIdentityToken",
+        "saml.wrong_destination",
+    ),
+    "destination-prefix": (
+        {"destination": "http://127.0.0.1:8000/saml/acs/../evil"},
+        "InvalidIdentityToken",
+        "saml.wrong_destination",
+    ),
+    "expired": (
+        {"issued_at": datetime.now(UTC) - timedelta(hours=2)},
+        "ExpiredTokenException",
+        "saml.expired",
+    ),
+    "expired-within-library-drift": (
+        # python3-saml tolerates 300 s; the configured skew here is 60 s.
+        {"not_on_or_after": datetime.now(UTC) - timedelta(seconds=120)},
+        "ExpiredTokenException",
+        "saml.expired",
+    ),
+    "not-yet-valid": (
+        {"not_before": datetime.now(UTC) + timedelta(seconds=150)},
+        "InvalidIdentityToken",
+        "saml.not_yet_valid",
+    ),
+    "idp-said-no": (
+        {"status": "urn:oasis:names:tc:SAML:2.0:status:Responder"},
+        "IDPRejectedClaim",
+        "saml.status",
+    ),
+    "wrong-issuer": (
+        {"issuer": "https://other-idp.test/"},
+        "InvalidIdentityToken",
+        "saml.unknown_issuer",
+    ),
+    "no-session-name": ({"session_name": None}, "InvalidIdentityToken", "saml.no_session_name"),
+    "bad-session-name": ({"session_name": "a b/c"}, "ValidationError", None),
+    "tampered-after-signing": (
+        {"raw_xml_hook": lambda x: x.replace("alice@example.com", "mallory@example.com")},
+        "InvalidIdentityToken",
+        "saml.bad_signature",
+    ),
+    "signature-wrapping": (
+        {"raw_xml_hook": _wrapped},
+        "InvalidIdentityToken",
+        "saml.signature_wrapping",
+    ),
+    "dtd": (
+        {"raw_xml_hook": lambda x: '<!DOCTYPE r [<!ENTITY e "x">]>' + x},
+        "InvalidIdentityToken",
+        "saml.dtd",
+    ),
+}
+
+
+def _last_reason(server: Server) -> str | None:
+    from sqlalchemy import select
+
+    from app.db.models import AuditEvent
+
+    with server.runtime.sessions() as session:
+        return session.scalar(
+            select(AuditEvent.reason)
+            .where(AuditEvent.action == "sts:AssumeRoleWithSAML")
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        )
+
+
+@pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))
+def test_hostile_assertions_are_refused(world: SamlWorld, server: Server, case: str) -> None:
+    kwargs, code, reason = HOSTILE[case]
+    kwargs = dict(kwargs)
+    audience = kwargs.pop("_audience", world.audience)
+    assertion = world.idp.response(acs=world.acs, audience=audience, roles=[world.pair()], **kwargs)
+    world.refused(assertion, code)
+    if reason:
+        assert _last_reason(server) == reason
+
+
+def test_comment_in_name_id_does_not_truncate_the_subject(world: SamlWorld) -> None:
+    """The IdP signed `alice@example.com.evil.test`; a comment inserted after signing (comments
+    are outside the signature) must not make us read `alice@example.com`."""
+    assertion = world.response(
+        name_id="alice@example.com.evil.test",
+        raw_xml_hook=lambda x: x.replace(
+            ">alice@example.com.evil.test<", ">alice@example.com<!---->.evil.test<", 1
+        ),
+    )
+    try:
+        resp = world.assume(assertion)
+    except ClientError as err:
+        assert err.response["Error"]["Code"] == "InvalidIdentityToken"
+    else:
+        assert resp["Subject"] == "alice@example.com.evil.test"
+
+
+@pytest.mark.parametrize(
+    "assertion",
+    [
+        "",
+        "not base64!!",
+        base64.b64encode(b"<not-saml/>").decode(),
+        base64.b64encode(b"<unclosed").decode(),
+        "A" * 200_000,
+    ],
+    ids=["empty", "not-base64", "not-a-response", "not-xml", "oversized"],
+)
+def test_garbage_assertions(world: SamlWorld, assertion: str) -> None:
+    with pytest.raises(ClientError) as err:
+        world.assume(assertion)
+    assert _code(err) in ("InvalidIdentityToken", "ValidationError", "MissingParameter")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_refusals_are_audited_with_reasons(world: SamlWorld, server: Server) -> None:
+    from sqlalchemy import select
+
+    from app.db.models import AuditEvent
+
+    world.refused(world.response(recipient="https://evil.test/acs"), "InvalidIdentityToken")
+    world.assume(world.response())
+    with server.runtime.sessions() as session:
+        events = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "sts:AssumeRoleWithSAML")
+            .order_by(AuditEvent.id.desc())
+            .limit(2)
+        ).all()
+    assert [e.outcome for e in events] == ["allowed", "refused"]
+    assert events[1].reason == "saml.wrong_recipient"
+    assert "SAMLAssertion" not in json.dumps(events[0].detail)
+
+
+def test_role_requiring_mfa_needs_it_asserted(world: SamlWorld) -> None:
+    arn = world.role("Guarded")
+    world.admin.tag_role(
+        RoleName="Guarded", Tags=[{"Key": "fedbridge:require-mfa", "Value": "true"}]
+    )
+    world.refused(world.response(roles=[world.pair(arn)]), "AccessDenied", role_arn=arn)
+    mfa = world.response(roles=[world.pair(arn)], authn_context="https://refeds.org/profile/mfa")
+    world.assume(mfa, role_arn=arn)
+
+
+METADATA_CASES = {
+    "not-xml": "x" * 2000,
+    "dtd": '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + "<x>&e;</x>" + " " * 1000,
+    "no-signing-key": "CERTS-NONE",
+    "expired": "EXPIRED",
+    "too-short": "<x/>",
+}
+
+
+@pytest.mark.parametrize("case", list(METADATA_CASES), ids=list(METADATA_CASES))
+def test_hostile_metadata_is_refused_and_nothing_stored(world: SamlWorld, case: str) -> None:
+    document = METADATA_CASES[case]
+    if document == "CERTS-NONE":
+        document = world.idp.metadata(certs=[])
+    elif document == "EXPIRED":
+        document = world.idp.metadata(valid_until=datetime.now(UTC) - timedelta(days=1))
+    with pytest.raises(ClientError) as err:
+        world.admin.create_saml_provider(Name="Hostile", SAMLMetadataDocument=document)
+    assert _code(err) in ("InvalidInput", "ValidationError")
+    assert [p["Arn"] for p in world.admin.list_saml_providers()["SAMLProviderList"]] == [
+        world.provider_arn
+    ]

@@ -37,6 +37,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.register_blueprint(api_bp)
 
+    from app.web import init_web
+
+    init_web(app, runtime)
+
     @app.get("/healthz")
     def _healthz() -> Response:
         return Response("ok\n", content_type="text/plain")

@@ -112,6 +112,15 @@ def sts_rotate_key() -> None:
     click.echo(f"new token key {runtime.tokens.keys.rotate()}")
 
 
+def _register_federation_commands() -> None:
+    from app.saml.cli import saml
+
+    main.add_command(saml)
+
+
+_register_federation_commands()
+
+
 @main.command()
 @click.option("--since", help="ISO 8601 time; only events at or after it.")
 @click.option("--action", "action_name", help='e.g. "iam:CreateRole".')

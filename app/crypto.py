@@ -8,6 +8,8 @@ can be rotated without re-encrypting everything at once.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -29,6 +31,7 @@ class SecretBox:
         if not keys:
             raise ValueError("at least one master key is required")
         self._fernet = MultiFernet([Fernet(k) for k in keys])
+        self._primary = keys[0]
 
     def seal(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode("ascii")
@@ -38,6 +41,11 @@ class SecretBox:
             return self._fernet.decrypt(sealed.encode("ascii")).decode()
         except (InvalidToken, UnicodeError) as e:
             raise SecretUnreadableError("stored secret does not decrypt with the master key") from e
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for one purpose (e.g. signing cookies), derived from the master key, so
+        every worker agrees on it and nothing more needs storing."""
+        return hmac.new(self._primary, purpose.encode(), hashlib.sha256).digest()
 
     @classmethod
     def from_settings(cls, master_key: str | None, data_dir: Path) -> SecretBox:

@@ -199,3 +199,34 @@ def _strip_declaration(xml: str | bytes) -> str:
     if text.startswith("<?xml"):
         text = text[text.index("?>") + 2 :]
     return text
+
+
+def encrypt_assertion(saml_response: str, sp_cert_pem: str) -> str:
+    """Encrypt the (already signed) assertion to the SP's certificate, as IdPs that
+    encrypt do: AES-128-CBC content key wrapped with RSA-OAEP."""
+    import xmlsec
+    from lxml import etree
+
+    root = etree.fromstring(base64.b64decode(saml_response))
+    saml = "urn:oasis:names:tc:SAML:2.0:assertion"
+    assertion = root.find(f"{{{saml}}}Assertion")
+    manager = xmlsec.KeysManager()
+    manager.add_key(
+        xmlsec.Key.from_memory(sp_cert_pem, xmlsec.constants.KeyDataFormatCertPem, None)
+    )
+    template = xmlsec.template.encrypted_data_create(
+        root, xmlsec.constants.TransformAes128Cbc, type=xmlsec.constants.TypeEncElement, ns="xenc"
+    )
+    xmlsec.template.encrypted_data_ensure_cipher_value(template)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="dsig")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    context = xmlsec.EncryptionContext(manager)
+    context.key = xmlsec.Key.generate(
+        xmlsec.constants.KeyDataAes, 128, xmlsec.constants.KeyDataTypeSession
+    )
+    encrypted = context.encrypt_xml(template, assertion)
+    wrapper = etree.Element(f"{{{saml}}}EncryptedAssertion")
+    encrypted.addprevious(wrapper)
+    wrapper.append(encrypted)
+    return base64.b64encode(etree.tostring(root)).decode()

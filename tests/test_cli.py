@@ -72,3 +72,34 @@ def test_audit_filters(run) -> None:  # type: ignore[no-untyped-def]
     run("init")
     assert run("audit").output == ""
     assert "ISO 8601" in run("audit", "--since", "yesterday", ok=False).output
+
+
+def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from lxml import etree
+
+    from tests.saml_idp import TestIdp
+
+    run("init", FEDBRIDGE_ACCOUNT_ID="123456789012")
+    metadata = tmp_path / "okta.xml"
+    metadata.write_text(TestIdp().metadata())
+    out = run("saml", "import", str(metadata), "--account", "123456789012").output
+    assert out.strip() == "arn:aws:iam::123456789012:saml-provider/okta"
+    again = run("saml", "import", str(metadata), ok=False)
+    assert "EntityAlreadyExists" in again.output
+    run("saml", "import", str(metadata), "--update")
+    hostile = tmp_path / "evil.xml"
+    hostile.write_text(
+        '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>' + " " * 1000
+    )
+    assert "InvalidInput" in run("saml", "import", str(hostile), ok=False).output
+
+    ns = {"ds": "http://www.w3.org/2000/09/xmldsig#"}
+    before = etree.fromstring(run("saml", "export").output.encode())
+    run("saml", "rotate-sp-key")
+    sp = tmp_path / "sp.xml"
+    run("saml", "export", "--output", str(sp))
+    after = etree.fromstring(sp.read_bytes())
+    # Both keys are published (for signing and encryption) after a rotation.
+    assert len(after.findall(".//ds:X509Certificate", ns)) == 2 * len(
+        before.findall(".//ds:X509Certificate", ns)
+    )

@@ -68,14 +68,4 @@ def authenticate(
         )
     user = session.get(User, key.user_pk)
     assert user is not None, "access keys are deleted with their user"
-    arn = f"arn:{partition}:iam::{user.account_id}:user{user.path}{user.name}"
-    return Principal(
-        kind="user",
-        account_id=user.account_id,
-        arn=arn,
-        user_id=user.user_id,
-        name=user.name,
-        owner_pk=user.pk,
-        identity_arn=arn,
-        access_key_id=key.access_key_id,
-    )
+    return runtime.iam(session, user.account_id).user_principal(user, key.access_key_id)

@@ -76,6 +76,10 @@ def check_name(field: str, value: str, max_len: int) -> str:
     return check_pattern(field, value, NAME_PATTERN)
 
 
+def valid_name(value: str) -> bool:
+    return re.fullmatch(NAME_PATTERN, value) is not None
+
+
 def check_path(field: str, value: str | None) -> str:
     if value is None:
         return "/"

@@ -48,6 +48,7 @@ from app.errors import LimitExceededError
 from app.errors import NoSuchEntityError
 from app.errors import ValidationError
 from app.iam import names
+from app.iam.principal import Principal
 from app.policy import PolicyDocument
 from app.policy import parse_policy
 
@@ -143,6 +144,20 @@ class IamService:
 
     def group_arn(self, group: Group) -> str:
         return self.arn("group", group.path, group.name)
+
+    def user_principal(self, user: User, access_key_id: str | None = None) -> Principal:
+        """The principal an IAM user's own credentials (or browser sign-in) act as."""
+        arn = self.user_arn(user)
+        return Principal(
+            kind="user",
+            account_id=user.account_id,
+            arn=arn,
+            user_id=user.user_id,
+            name=user.name,
+            owner_pk=user.pk,
+            identity_arn=arn,
+            access_key_id=access_key_id,
+        )
 
     def role_arn(self, role: Role) -> str:
         return self.arn("role", role.path, role.name)

@@ -165,9 +165,10 @@ def _validate_with(
     response = None
     error: Exception | None = None
     # Only an encrypted assertion needs more than the newest key: try older ones too.
-    for key in sp.keys:
+    keys = sp.keys if _is_encrypted(saml_response) else sp.keys[:1]
+    for key in keys:
         try:
-            settings = _settings(
+            settings = saml_settings(
                 sp.entity_id,
                 sp.acs_url,
                 key.certificate_pem,
@@ -181,10 +182,8 @@ def _validate_with(
             error = None
             break
         except Exception as err:  # mapped to AWS errors below
+            log.debug("SAML validation with SP key %s failed: %r", key.kid, err)
             error = err
-            if response is None or not response.encrypted:
-                break
-            response = None
     if error is not None or response is None:
         if isinstance(error, V) and error.code == V.WRONG_SUBJECTCONFIRMATION and response:
             error = _diagnose_confirmation(response, sp.acs_url, now) or error
@@ -211,6 +210,10 @@ def _diagnose_confirmation(
     return None
 
 
+def _is_encrypted(saml_response: str) -> bool:
+    return b"EncryptedAssertion" in base64.b64decode("".join(saml_response.split()))
+
+
 def _mapped(error: Exception | None) -> ServiceError:
     if isinstance(error, V):
         log.info("SAML response refused by python3-saml: %s (code %s)", error, error.code)
@@ -230,7 +233,7 @@ def _mapped(error: Exception | None) -> ServiceError:
             )
         reason = _REASONS.get(error.code, "saml.invalid")
         return _refuse(f"The SAML response is not valid: {_describe(reason)}.", reason)
-    log.info("SAML response unusable: %s", type(error).__name__)
+    log.info("SAML response unusable: %r", error)
     return _refuse("The SAML response could not be read.", "saml.malformed")
 
 
@@ -338,7 +341,7 @@ def _request_data(acs_url: str) -> dict[str, str]:
 
 
 @lru_cache(maxsize=256)
-def _settings(
+def saml_settings(
     sp_entity_id: str,
     acs_url: str,
     sp_cert: str,
@@ -364,6 +367,8 @@ def _settings(
                 "x509certMulti": {"signing": list(idp_certs)},
             },
             "security": {
+                # Our metadata promises signed AuthnRequests; IdPs may ignore them.
+                "authnRequestsSigned": True,
                 "wantAttributeStatement": False,
                 "rejectDeprecatedAlgorithm": True,
                 "signatureAlgorithm": C.RSA_SHA256,

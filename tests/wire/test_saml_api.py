@@ -403,3 +403,21 @@ def test_hostile_metadata_is_refused_and_nothing_stored(world: SamlWorld, case: 
     assert [p["Arn"] for p in world.admin.list_saml_providers()["SAMLProviderList"]] == [
         world.provider_arn
     ]
+
+
+def test_encrypted_assertions_are_accepted_and_survive_sp_key_rotation(
+    world: SamlWorld, server: Server
+) -> None:
+    from tests.saml_idp import encrypt_assertion
+
+    runtime = server.runtime
+    with runtime.sessions() as session:
+        old_cert = runtime.sp_keys.all(session)[0].certificate_pem
+    encrypted = encrypt_assertion(world.response(), old_cert)
+    assert b"EncryptedAssertion" in base64.b64decode(encrypted)
+    world.assume(encrypted)
+    # After a rotation the IdP may still encrypt to the previous certificate.
+    runtime.sp_keys.rotate()
+    world.assume(encrypt_assertion(world.response(), old_cert))
+    stranger_cert = make_key_pair("not-the-sp")[1]
+    world.refused(encrypt_assertion(world.response(), stranger_cert), "InvalidIdentityToken")

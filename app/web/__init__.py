@@ -1,0 +1,32 @@
+"""The browser side: SAML (and OIDC) sign-in pages and the console.
+
+Cookies are signed with a key derived from the master key (every worker
+agrees on it), HttpOnly, SameSite=Lax, and Secure when the base URL is https.
+The console's state lives server-side (app.web.state); the cookie only names it.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+from app.runtime import Runtime
+
+
+def init_web(app: Flask, runtime: Runtime) -> None:
+    from app.web import console
+    from app.web import saml_views
+    from app.web.common import secure_headers
+
+    app.secret_key = runtime.secrets.derive("flask-session-cookie")
+    app.config.update(
+        SESSION_COOKIE_NAME="fedbridge_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=runtime.settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+    app.register_blueprint(saml_views.bp)
+    app.register_blueprint(console.bp)
+    app.after_request(secure_headers)

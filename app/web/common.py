@@ -1,0 +1,148 @@
+"""What every browser page shares: the runtime, CSRF, the signed-in session, error pages
+and the audit of sign-ins. A person never sees a stack trace: every refusal is a page
+that says what happened and what to do."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from flask import Response
+from flask import current_app
+from flask import render_template
+from flask import request
+from flask import session as cookie
+from sqlalchemy.orm import Session
+
+from app import ids
+from app.audit import AuditRecord
+from app.errors import AccessDeniedError
+from app.errors import ServiceError
+from app.runtime import Runtime
+from app.web.state import WebSessions
+
+log = logging.getLogger("fedbridge.web")
+
+#: What a person can do about each kind of refusal.
+_ADVICE = {
+    "ExpiredTokenException": "Your sign-in took too long or the link was old. Start again.",
+    "ExpiredToken": "Your session has ended. Sign in again.",
+    "AccessDenied": "Ask your administrator to grant you access, then sign in again.",
+    "InvalidIdentityToken": "Your identity provider's answer could not be accepted. "
+    "Start again from your identity provider; if it happens again, tell your administrator.",
+    "IDPRejectedClaim": "Your identity provider did not sign you in. Try again there.",
+}
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["fedbridge"]  # type: ignore[no-any-return]
+
+
+def now() -> datetime:
+    return runtime().clock.now()
+
+
+def web_sessions(db: Session) -> WebSessions:
+    return WebSessions(db, runtime().secrets, now())
+
+
+# --- CSRF ---------------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    token = cookie.get("csrf")
+    if not token:
+        token = cookie["csrf"] = secrets.token_urlsafe(24)
+    return token  # type: ignore[no-any-return]
+
+
+def csrf_protected(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Every form POST carries the token from the signed cookie session."""
+
+    @wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        sent = request.form.get("csrf", "")
+        expected = cookie.get("csrf", "")
+        if not expected or not hmac.compare_digest(str(sent), str(expected)):
+            return page_error(
+                AccessDeniedError(
+                    "This form has expired or did not come from this site.",
+                    reason="web.csrf",
+                ),
+                "web:Form",
+            )
+        return view(*args, **kwargs)
+
+    return checked
+
+
+# --- audit and errors -----------------------------------------------------------------
+
+
+def audit(
+    action: str,
+    outcome: str,
+    *,
+    account_id: str | None = None,
+    principal: str | None = None,
+    resource: str | None = None,
+    err: ServiceError | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    record = AuditRecord(
+        at=now(),
+        request_id=ids.request_id(),
+        action=action,
+        outcome=outcome,
+        account_id=account_id,
+        principal=principal,
+        resource=resource,
+        source_ip=request.remote_addr,
+        user_agent=request.user_agent.string[:512] or None,
+        error_code=err.code if err else None,
+        reason=err.reason if err else None,
+        detail=detail or None,
+    )
+    try:
+        runtime().audit.write(record)
+    except Exception:
+        log.exception("could not write the audit record of %s", action)
+
+
+def page_error(err: ServiceError, action: str, **audit_fields: Any) -> Response:
+    log.info("refused %s: %s (%s)", action, err.code, err.reason)
+    audit(action, "refused", err=err, **audit_fields)
+    body = render_template(
+        "error.html",
+        code=err.code,
+        message=err.message,
+        advice=_ADVICE.get(err.code, "Start again from the sign-in page."),
+    )
+    status = err.status if err.status < 500 else 500
+    return Response(body, status=status, content_type="text/html; charset=utf-8")
+
+
+def page(template: str, status: int = 200, **context: Any) -> Response:
+    response = Response(
+        render_template(template, **context), status=status, content_type="text/html; charset=utf-8"
+    )
+    # Pages may show credentials: never cache them, never frame them.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def secure_headers(response: Response) -> Response:
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'",
+    )
+    return response

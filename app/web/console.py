@@ -1,0 +1,177 @@
+"""The console a person lands on after sign-in: who they are, as which role, until when,
+credentials to copy, switch role, sign out. And the sign-in start page."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from flask import Blueprint
+from flask import Response
+from flask import redirect
+from flask import request
+from flask import session as cookie
+from sqlalchemy import select
+
+from app.db.models import OidcProvider
+from app.errors import ServiceError
+from app.iam.saml_providers import SamlProviders
+from app.web.common import audit
+from app.web.common import csrf_protected
+from app.web.common import csrf_token
+from app.web.common import now
+from app.web.common import page
+from app.web.common import page_error
+from app.web.common import runtime
+from app.web.common import web_sessions
+from app.web.signin import assume_saml_role
+from app.web.signin import current_state
+
+bp = Blueprint("console", __name__, template_folder="templates")
+
+
+def _not_signed_in() -> Response:
+    return redirect("/signin", code=303)
+
+
+@bp.get("/console")
+def console() -> Response:
+    rt = runtime()
+    with rt.sessions() as db:
+        found = current_state(db)
+    if found is None:
+        return _not_signed_in()
+    _, state = found
+    current = state["current"]
+    if current is None:
+        return redirect("/console/roles", code=303)
+    creds = current["credentials"]
+    expires = datetime.fromisoformat(creds["Expiration"])
+    return page(
+        "console.html",
+        state=state,
+        current=current,
+        account_id=state["account_id"],
+        expires=expires,
+        seconds_left=max(0, int((expires - now()).total_seconds())),
+        exports=_exports(creds),
+        credentials_file=_credentials_file(creds),
+        credential_process=json.dumps(
+            {
+                "Version": 1,
+                "AccessKeyId": creds["AccessKeyId"],
+                "SecretAccessKey": creds["SecretAccessKey"],
+                "SessionToken": creds["SessionToken"],
+                "Expiration": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            indent=2,
+        ),
+        endpoint=rt.settings.public_base_url,
+        other_roles=[
+            (i, arn) for i, (arn, _) in enumerate(state["roles"]) if arn != current.get("role_arn")
+        ],
+        csrf=csrf_token(),
+    )
+
+
+def _exports(creds: dict[str, str]) -> str:
+    return (
+        f"export AWS_ACCESS_KEY_ID={creds['AccessKeyId']}\n"
+        f"export AWS_SECRET_ACCESS_KEY={creds['SecretAccessKey']}\n"
+        f"export AWS_SESSION_TOKEN={creds['SessionToken']}\n"
+    )
+
+
+def _credentials_file(creds: dict[str, str]) -> str:
+    return (
+        "[fedbridge]\n"
+        f"aws_access_key_id = {creds['AccessKeyId']}\n"
+        f"aws_secret_access_key = {creds['SecretAccessKey']}\n"
+        f"aws_session_token = {creds['SessionToken']}\n"
+    )
+
+
+@bp.get("/console/roles")
+def roles() -> Response:
+    rt = runtime()
+    with rt.sessions() as db:
+        found = current_state(db)
+    if found is None:
+        return _not_signed_in()
+    _, state = found
+    return page(
+        "roles.html",
+        roles=list(enumerate(arn for arn, _ in state["roles"])),
+        account_id=state["account_id"],
+        current=state["current"],
+        csrf=csrf_token(),
+    )
+
+
+@bp.post("/console/roles")
+@csrf_protected
+def choose_role() -> Response:
+    rt = runtime()
+    state: dict = {}  # type: ignore[type-arg]
+    try:
+        with rt.sessions.begin() as db:
+            found = current_state(db)
+            if found is None:
+                return _not_signed_in()
+            session_id, state = found
+            index = request.form.get("role", "")
+            if not index.isdigit() or int(index) >= len(state["roles"]):
+                return redirect("/console/roles", code=303)
+            state["current"] = assume_saml_role(db, state, int(index))
+            web_sessions(db).save(session_id, state)
+    except ServiceError as err:
+        return page_error(err, "console:AssumeRole", account_id=state.get("account_id"))
+    audit(
+        "console:AssumeRole",
+        "allowed",
+        account_id=state["account_id"],
+        principal=state["current"]["arn"],
+        resource=state["current"]["role_arn"],
+    )
+    return redirect("/console", code=303)
+
+
+@bp.post("/console/signout")
+@csrf_protected
+def sign_out() -> Response:
+    rt = runtime()
+    with rt.sessions.begin() as db:
+        found = current_state(db)
+        web_sessions(db).delete(cookie.get("sid"))
+    cookie.clear()
+    if found is not None:
+        _, state = found
+        principal = state["current"]["arn"] if state["current"] else None
+        audit("console:SignOut", "allowed", account_id=state["account_id"], principal=principal)
+    return page("signed_out.html")
+
+
+@bp.get("/signin")
+def sign_in_start() -> Response:
+    """The start page: the account's identity providers, one link each."""
+    rt = runtime()
+    account = request.args.get("account", "").strip()
+    saml: list[tuple[str, str]] = []
+    oidc: list[tuple[str, str]] = []
+    if len(account) == 12 and account.isdigit():
+        with rt.sessions() as db:
+            providers = SamlProviders(rt.iam(db, account))
+            saml = [(p.name, providers.arn(p)) for p in providers.list()]
+            rows = db.scalars(
+                select(OidcProvider)
+                .where(OidcProvider.account_id == account)
+                .order_by(OidcProvider.url_key)
+            )
+            oidc = [
+                (
+                    row.url_key,
+                    f"arn:{rt.settings.partition}:iam::{account}:oidc-provider/{row.url_key}",
+                )
+                for row in rows
+            ]
+    return page("signin.html", account=account if account.isdigit() else "", saml=saml, oidc=oidc)

@@ -1,0 +1,196 @@
+"""Browser SSO over SAML: the SP's metadata, SP-initiated login, and the ACS.
+
+SP-initiated: /saml/login signs an AuthnRequest and remembers its ID in a
+short-lived signed cookie bound to this browser; the ACS accepts an answer
+(InResponseTo) only from the browser that asked, and only once. Every
+assertion that signs a browser in is recorded, so it is refused the second
+time on any worker. RelayState only ever leads to our own console pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import redirect
+from flask import request
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeTimedSerializer
+from onelogin.saml2.auth import OneLogin_Saml2_Auth
+from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+
+from app.db.once import use_once
+from app.errors import AccessDeniedError
+from app.errors import InvalidIdentityTokenError
+from app.errors import InvalidInputError
+from app.errors import NoSuchEntityError
+from app.errors import ServiceError
+from app.iam.saml_providers import SamlProviders
+from app.iam.saml_providers import providers_for_issuer
+from app.saml.metadata import sp_metadata
+from app.saml.validate import read_issuer
+from app.saml.validate import saml_settings
+from app.saml.validate import validate_response
+from app.web.common import audit
+from app.web.common import now
+from app.web.common import page_error
+from app.web.common import runtime
+from app.web.signin import start_saml_session
+
+bp = Blueprint("saml_web", __name__, template_folder="templates")
+
+PENDING_COOKIE = "fedbridge_saml_request"
+PENDING_MAX_AGE = 600
+_SAFE_RETURN = re.compile(r"/console(/[A-Za-z0-9/_-]*)?")
+
+
+def _pending_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(runtime().secrets.derive("saml-pending-request"))
+
+
+def safe_return_path(value: str | None) -> str:
+    """RelayState is the IdP's to set; follow it only to our own console pages."""
+    if value and len(value) <= 256 and _SAFE_RETURN.fullmatch(value):
+        return value
+    return "/console"
+
+
+@bp.get("/saml/metadata")
+def metadata() -> Response:
+    rt = runtime()
+    with rt.sessions() as db:
+        certs = [key.certificate_pem for key in rt.sp_keys.all(db)]
+    body = sp_metadata(rt.settings.sp_entity_id, rt.settings.saml_acs_url, certs)
+    return Response(body, content_type="application/samlmetadata+xml")
+
+
+@bp.get("/saml/login")
+def login() -> Response:
+    rt = runtime()
+    arn = request.args.get("provider", "")
+    try:
+        with rt.sessions() as db:
+            account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+            if not (len(account) == 12 and account.isdigit()):
+                raise NoSuchEntityError("No such SAML provider.", reason="saml.unknown_provider")
+            providers = SamlProviders(rt.iam(db, account))
+            provider = providers.get(arn)
+            idp = providers.metadata(provider)
+            sp_key = rt.sp_keys.all(db)[0]
+        sso_url = idp.sso_url(C.BINDING_HTTP_REDIRECT)
+        if sso_url is None:
+            raise InvalidInputError(
+                "This identity provider does not accept HTTP-Redirect sign-in requests; "
+                "start from the identity provider instead.",
+                reason="saml.no_redirect_binding",
+            )
+        settings = saml_settings(
+            rt.settings.sp_entity_id,
+            rt.settings.saml_acs_url,
+            sp_key.certificate_pem,
+            sp_key.private_key_pem,
+            idp.entity_id,
+            sso_url,
+            idp.signing_certs,
+        )
+        auth = OneLogin_Saml2_Auth({"http_host": "unused", "script_name": ""}, settings)
+        relay_state = safe_return_path(request.args.get("next"))
+        url = auth.login(return_to=relay_state)
+        request_id = auth.get_last_request_id()
+    except (NoSuchEntityError, InvalidInputError) as err:
+        return page_error(err, "saml:Login", resource=arn[:256])
+    response = redirect(url, code=303)
+    response.set_cookie(
+        PENDING_COOKIE,
+        _pending_serializer().dumps({"rid": request_id, "provider": arn}),
+        max_age=PENDING_MAX_AGE,
+        path="/saml/acs",
+        httponly=True,
+        secure=rt.settings.secure_cookies,
+        # The IdP answers with a cross-site POST: only SameSite=None reaches us then,
+        # and browsers accept that only with Secure (https).
+        samesite="None" if rt.settings.secure_cookies else "Lax",
+    )
+    audit(
+        "saml:Login", "allowed", account_id=account, resource=arn, detail={"request_id": request_id}
+    )
+    return response
+
+
+def _pending_request() -> dict[str, Any] | None:
+    raw = request.cookies.get(PENDING_COOKIE)
+    if not raw:
+        return None
+    try:
+        return _pending_serializer().loads(raw, max_age=PENDING_MAX_AGE)  # type: ignore[no-any-return]
+    except BadSignature:
+        return None
+
+
+@bp.post("/saml/acs")
+def acs() -> Response:
+    rt = runtime()
+    saml_response = request.form.get("SAMLResponse", "")
+    fields: dict[str, Any] = {}
+    try:
+        pending = _pending_request()
+        with rt.sessions.begin() as db:
+            candidates = providers_for_issuer(db, read_issuer(saml_response))
+            validated = validate_response(
+                saml_response,
+                candidates,
+                rt.saml_sp(db),
+                request_id=pending["rid"] if pending else None,
+            )
+            provider = validated.provider
+            fields = {
+                "account_id": provider.account_id,
+                "resource": SamlProviders(rt.iam(db, provider.account_id)).arn(provider),
+                "detail": {"subject": validated.name_id, "assertion_id": validated.assertion_id},
+            }
+            _check_answers_our_request(db, validated.in_response_to, pending)
+            # Recorded in its own transaction, before anything else can fail: an
+            # assertion that reached this point is spent, whatever happens next.
+            expires = validated.not_on_or_after + timedelta(seconds=rt.settings.clock_skew_seconds)
+            key = hashlib.sha256(
+                f"{validated.issuer}\n{validated.assertion_id}".encode()
+            ).hexdigest()
+            if not use_once(db, "saml-assertion", key, expires, now()):
+                raise InvalidIdentityTokenError(
+                    "This sign-in response has already been used.", reason="saml.replayed"
+                )
+        with rt.sessions.begin() as db:
+            state = start_saml_session(db, validated)
+    except ServiceError as err:
+        return page_error(err, "saml:SignIn", **fields)
+    current = state["current"]
+    audit(
+        "saml:SignIn",
+        "allowed",
+        principal=current["arn"] if current else None,
+        **fields,
+    )
+    target = safe_return_path(request.form.get("RelayState")) if current else "/console/roles"
+    response = redirect(target, code=303)
+    response.delete_cookie(PENDING_COOKIE, path="/saml/acs")
+    return response
+
+
+def _check_answers_our_request(
+    db: Any, in_response_to: str | None, pending: dict[str, Any] | None
+) -> None:
+    if in_response_to is None:
+        return  # IdP-initiated
+    if pending is None or pending.get("rid") != in_response_to:
+        raise AccessDeniedError(
+            "This sign-in response answers a request this browser did not make.",
+            reason="saml.in_response_to",
+        )
+    if not use_once(db, "saml-request", in_response_to, now() + timedelta(hours=1), now()):
+        raise InvalidIdentityTokenError(
+            "This sign-in request has already been answered.", reason="saml.replayed"
+        )

@@ -1,0 +1,56 @@
+"""Server-side browser sessions: a random id in the (signed) cookie, the state sealed in
+the database, so credentials never sit in a cookie and every worker sees a sign-out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from app.crypto import SecretBox
+from app.db.models import WebSession
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+class WebSessions:
+    def __init__(self, session: Session, secrets_: SecretBox, now: datetime) -> None:
+        self.session = session
+        self.secrets = secrets_
+        self.now = now
+
+    def create(self, data: dict[str, Any], expires_at: datetime) -> str:
+        self.session.execute(delete(WebSession).where(WebSession.expires_at < self.now))
+        session_id = secrets.token_urlsafe(32)
+        self.session.add(
+            WebSession(
+                id_hash=_hash(session_id),
+                data_sealed=self.secrets.seal(json.dumps(data)),
+                expires_at=expires_at,
+            )
+        )
+        return session_id
+
+    def load(self, session_id: str | None) -> dict[str, Any] | None:
+        if not session_id:
+            return None
+        row = self.session.get(WebSession, _hash(session_id))
+        if row is None or row.expires_at <= self.now:
+            return None
+        return json.loads(self.secrets.open(row.data_sealed))  # type: ignore[no-any-return]
+
+    def save(self, session_id: str, data: dict[str, Any]) -> None:
+        row = self.session.get(WebSession, _hash(session_id))
+        if row is not None:
+            row.data_sealed = self.secrets.seal(json.dumps(data))
+
+    def delete(self, session_id: str | None) -> None:
+        if session_id:
+            self.session.execute(delete(WebSession).where(WebSession.id_hash == _hash(session_id)))

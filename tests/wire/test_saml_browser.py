@@ -1,0 +1,209 @@
+"""Browser SSO over SAML with a real HTTP client keeping cookies, as a browser does:
+IdP- and SP-initiated sign-in, the role chooser, the console, replay and CSRF refusals."""
+
+from __future__ import annotations
+
+import base64
+import re
+import zlib
+from html import unescape
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from lxml import etree
+
+from tests.conftest import Server
+from tests.wire.test_saml_api import SamlWorld
+
+
+@pytest.fixture
+def world(server: Server, account) -> SamlWorld:  # type: ignore[no-untyped-def]
+    return SamlWorld(server, account)
+
+
+def _post_acs(
+    server: Server, browser: requests.Session, response: str, relay: str | None = None
+) -> requests.Response:
+    data = {"SAMLResponse": response}
+    if relay is not None:
+        data["RelayState"] = relay
+    return browser.post(server.url + "/saml/acs", data=data, allow_redirects=False, timeout=10)
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
+
+
+def _exports(html: str) -> dict[str, str]:
+    return dict(re.findall(r"export (AWS_[A-Z_]+)=(\S+)", unescape(html)))
+
+
+def test_idp_initiated_sign_in_lands_on_the_console_with_working_credentials(
+    world: SamlWorld, server: Server
+) -> None:
+    browser = requests.Session()
+    resp = _post_acs(server, browser, world.response())
+    assert resp.status_code == 303 and resp.headers["Location"] == "/console"
+    cookie = resp.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    console = browser.get(server.url + "/console", timeout=10)
+    assert console.status_code == 200
+    assert f"arn:aws:sts::{world.account_id}:assumed-role/Admins/alice@example.com" in console.text
+    assert console.headers["Cache-Control"] == "no-store"
+    creds = _exports(console.text)
+    sts = server.client(
+        "sts",
+        creds["AWS_ACCESS_KEY_ID"],
+        creds["AWS_SECRET_ACCESS_KEY"],
+        creds["AWS_SESSION_TOKEN"],
+    )
+    assert sts.get_caller_identity()["Arn"].endswith("assumed-role/Admins/alice@example.com")
+    assert "aws_session_token = " in unescape(console.text)
+    assert '"Version": 1' in unescape(console.text)
+
+
+def test_an_assertion_signs_in_only_once(world: SamlWorld, server: Server) -> None:
+    response = world.response()
+    assert _post_acs(server, requests.Session(), response).status_code == 303
+    again = _post_acs(server, requests.Session(), response)
+    assert again.status_code == 400
+    assert "already been used" in again.text
+    assert "Traceback" not in again.text and again.headers["Content-Type"].startswith("text/html")
+
+
+def test_role_chooser_switch_role_and_sign_out(world: SamlWorld, server: Server) -> None:
+    readers = world.role("Readers")
+    browser = requests.Session()
+    resp = _post_acs(server, browser, world.response(roles=[world.pair(), world.pair(readers)]))
+    assert resp.headers["Location"] == "/console/roles"
+    chooser = browser.get(server.url + "/console/roles", timeout=10)
+    assert "Admins" in chooser.text and "Readers" in chooser.text
+    chosen = browser.post(
+        server.url + "/console/roles",
+        data={"role": "1", "csrf": _csrf(chooser.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert chosen.headers["Location"] == "/console"
+    console = browser.get(server.url + "/console", timeout=10)
+    assert "assumed-role/Readers/alice@example.com" in console.text
+    first_creds = _exports(console.text)
+    # Switch to the other role offered by the same assertion.
+    browser.post(
+        server.url + "/console/roles", data={"role": "0", "csrf": _csrf(console.text)}, timeout=10
+    )
+    console = browser.get(server.url + "/console", timeout=10)
+    assert "assumed-role/Admins/alice@example.com" in console.text
+    # Sign out ends the browser session and revokes nothing else.
+    out = browser.post(
+        server.url + "/console/signout", data={"csrf": _csrf(console.text)}, timeout=10
+    )
+    assert "signed out" in out.text
+    after = browser.get(server.url + "/console", allow_redirects=False, timeout=10)
+    assert after.status_code == 303 and after.headers["Location"] == "/signin"
+    sts = server.client(
+        "sts",
+        first_creds["AWS_ACCESS_KEY_ID"],
+        first_creds["AWS_SECRET_ACCESS_KEY"],
+        first_creds["AWS_SESSION_TOKEN"],
+    )
+    sts.get_caller_identity()
+
+
+def test_forms_without_the_csrf_token_are_refused(world: SamlWorld, server: Server) -> None:
+    readers = world.role("Readers")
+    browser = requests.Session()
+    _post_acs(server, browser, world.response(roles=[world.pair(), world.pair(readers)]))
+    forged = browser.post(server.url + "/console/roles", data={"role": "0"}, timeout=10)
+    assert forged.status_code == 403
+    assert "did not come from this site" in forged.text
+
+
+def _authn_request_id(location: str) -> str:
+    query = parse_qs(urlsplit(location).query)
+    xml = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15)
+    return etree.fromstring(xml).get("ID")  # type: ignore[no-any-return]
+
+
+def test_sp_initiated_sign_in(world: SamlWorld, server: Server) -> None:
+    browser = requests.Session()
+    start = browser.get(
+        server.url + "/saml/login",
+        params={"provider": world.provider_arn, "next": "/console"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert start.status_code == 303
+    location = start.headers["Location"]
+    assert location.startswith(world.idp.sso_url + "?SAMLRequest=")
+    query = parse_qs(urlsplit(location).query)
+    assert query["RelayState"] == ["/console"] and "Signature" in query  # signed AuthnRequest
+    request_id = _authn_request_id(location)
+    answer = world.response(in_response_to=request_id)
+    # Another browser cannot use an answer to this browser's request.
+    stolen = _post_acs(server, requests.Session(), answer, "/console")
+    assert stolen.status_code == 403
+    ok = _post_acs(server, browser, world.response(in_response_to=request_id), "/console")
+    assert ok.status_code == 303 and ok.headers["Location"] == "/console"
+    # The same request cannot be answered twice.
+    again = browser.get(
+        server.url + "/saml/login",
+        params={"provider": world.provider_arn},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert again.status_code == 303
+    replay = _post_acs(server, browser, world.response(in_response_to=request_id))
+    assert replay.status_code in (400, 403)
+
+
+@pytest.mark.parametrize(
+    "relay", ["https://evil.test/", "//evil.test/x", "/\\evil.test", "javascript:alert(1)"]
+)
+def test_relay_state_never_leaves_the_site(world: SamlWorld, server: Server, relay: str) -> None:
+    resp = _post_acs(server, requests.Session(), world.response(), relay)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/console"
+
+
+def test_user_based_sso(world: SamlWorld, server: Server) -> None:
+    world.admin.tag_saml_provider(
+        SAMLProviderArn=world.provider_arn, Tags=[{"Key": "fedbridge:sso-mode", "Value": "user"}]
+    )
+    world.admin.create_user(UserName="alice@example.com")
+    browser = requests.Session()
+    resp = _post_acs(server, browser, world.response(roles=[]))
+    assert resp.headers["Location"] == "/console"
+    console = browser.get(server.url + "/console", timeout=10)
+    assert f"arn:aws:iam::{world.account_id}:user/alice@example.com" in console.text
+    stranger = _post_acs(
+        server, requests.Session(), world.response(roles=[], name_id="bob@example.com")
+    )
+    assert stranger.status_code == 403
+    assert "no IAM user" in unescape(stranger.text)
+
+
+def test_bad_assertion_gets_a_page_not_a_trace(world: SamlWorld, server: Server) -> None:
+    resp = _post_acs(server, requests.Session(), world.response(recipient="https://evil.test/acs"))
+    assert resp.status_code == 400
+    assert "ACS URL" in resp.text and "Traceback" not in resp.text
+    garbage = _post_acs(server, requests.Session(), "%%%not-base64")
+    assert garbage.status_code == 400
+
+
+def test_sp_metadata(server: Server) -> None:
+    resp = requests.get(server.url + "/saml/metadata", timeout=10)
+    assert resp.headers["Content-Type"].startswith("application/samlmetadata+xml")
+    root = etree.fromstring(resp.content)
+    settings = server.runtime.settings
+    assert root.get("entityID") == settings.sp_entity_id
+    ns = {"md": "urn:oasis:names:tc:SAML:2.0:metadata", "ds": "http://www.w3.org/2000/09/xmldsig#"}
+    acs = root.find(".//md:AssertionConsumerService", ns)
+    assert acs is not None and acs.get("Location") == settings.saml_acs_url
+    assert root.findall(".//ds:X509Certificate", ns)
+
+
+def test_sign_in_start_page_lists_providers(world: SamlWorld, server: Server) -> None:
+    page = requests.get(server.url + "/signin", params={"account": world.account_id}, timeout=10)
+    assert "Corp (SAML)" in page.text and "/saml/login?provider=" in page.text

@@ -130,6 +130,8 @@ class TestIdp:
         signing_key: tuple[str, str] | None = None,
         assertion_id: str | None = None,
         raw_xml_hook: object = None,
+        typed_values: bool = False,
+        repeat_attributes: bool = False,
     ) -> str:
         """A base64 SAML Response, as an IdP posts it."""
         now = issued_at or datetime.now(UTC)
@@ -153,14 +155,28 @@ class TestIdp:
             if session_not_on_or_after
             else ""
         )
+        # ADFS and Okta type their values (xsi:type="xs:string"); Keycloak may repeat
+        # an attribute once per value instead of listing the values in one.
+        value_type = ' xsi:type="xs:string"' if typed_values else ""
+        groups = (
+            [(n, [v]) for n, vs in attrs.items() for v in vs]
+            if repeat_attributes
+            else attrs.items()
+        )
         attribute_xml = "".join(
-            f"<saml:Attribute Name={quoteattr(name)}>"
-            + "".join(f"<saml:AttributeValue>{escape(v)}</saml:AttributeValue>" for v in values)
+            f"<saml:Attribute Name={quoteattr(name)} "
+            'NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">'
+            + "".join(
+                f"<saml:AttributeValue{value_type}>{escape(v)}</saml:AttributeValue>"
+                for v in values
+            )
             + "</saml:Attribute>"
-            for name, values in attrs.items()
+            for name, values in groups
         )
         assertion = (
             '<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" '
+            'xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
             f'ID="{assertion_id}" Version="2.0" IssueInstant="{_ts(now)}">'
             f"<saml:Issuer>{escape(issuer)}</saml:Issuer>"
             f"<saml:Subject><saml:NameID Format={quoteattr(name_id_format)}>{escape(name_id)}</saml:NameID>"

@@ -370,6 +370,8 @@ def saml_settings(
                 # Our metadata promises signed AuthnRequests; IdPs may ignore them.
                 "authnRequestsSigned": True,
                 "wantAttributeStatement": False,
+                # Keycloak without "single role attribute" repeats the Role attribute.
+                "allowRepeatAttributeName": True,
                 "rejectDeprecatedAlgorithm": True,
                 "signatureAlgorithm": C.RSA_SHA256,
                 "digestAlgorithm": C.SHA256,

@@ -150,11 +150,13 @@ def test_certificate_rollover_with_two_keys(world: SamlWorld) -> None:
     )
     world.assume(world.response())  # old key
     world.assume(world.response(signing_key=new_key))  # new key
+    old_key = world.idp.keys[0]
     world.idp.keys = [new_key]
     world.admin.update_saml_provider(
         SAMLProviderArn=world.provider_arn, SAMLMetadataDocument=world.idp.metadata()
     )
-    world.refused(world.response(signing_key=make_key_pair()), "InvalidIdentityToken")
+    world.assume(world.response())
+    world.refused(world.response(signing_key=old_key), "InvalidIdentityToken")
 
 
 def test_trust_policy_conditions_on_saml_keys(world: SamlWorld) -> None:
@@ -200,6 +202,49 @@ def test_session_tags_source_identity_and_duration(world: SamlWorld) -> None:
         "AccessDenied",
         role_arn=untagged_role,
     )
+
+
+def _assertion_span(xml: str) -> tuple[int, int]:
+    start = xml.index("<saml:Assertion")
+    return start, xml.index("</saml:Assertion>") + len("</saml:Assertion>")
+
+
+def _forged(genuine: str) -> str:
+    unsigned = (
+        genuine[: genuine.index("<ds:Signature")]
+        + genuine[genuine.index("</ds:Signature>") + len("</ds:Signature>") :]
+    )
+    return unsigned.replace("alice@example.com", "mallory@example.com").replace(
+        'ID="_a', 'ID="_forged'
+    )
+
+
+def _xsw_extensions(xml: str) -> str:
+    """XSW: the genuine signed assertion hidden in Extensions, a forged one in its place."""
+    start, end = _assertion_span(xml)
+    genuine = xml[start:end]
+    status = xml.index("<samlp:Status")
+    return (
+        xml[:status]
+        + f"<samlp:Extensions>{genuine}</samlp:Extensions>"
+        + xml[status:start]
+        + _forged(genuine)
+        + xml[end:]
+    )
+
+
+def _xsw_in_signature_object(xml: str) -> str:
+    """XSW: a forged assertion carrying the genuine one inside its own ds:Object."""
+    start, end = _assertion_span(xml)
+    genuine = xml[start:end]
+    forged = _forged(genuine)
+    forged = forged.replace(
+        "</saml:Issuer>",
+        '</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">'
+        f"<ds:Object>{genuine}</ds:Object></ds:Signature>",
+        1,
+    )
+    return xml[:start] + forged + xml[end:]
 
 
 def _wrapped(xml: str) -> str:
@@ -279,8 +324,18 @@ HOSTILE = {
         "InvalidIdentityToken",
         "saml.bad_signature",
     ),
-    "signature-wrapping": (
+    "xsw-sibling-assertion": (
         {"raw_xml_hook": _wrapped},
+        "InvalidIdentityToken",
+        "saml.signature_wrapping",
+    ),
+    "xsw-genuine-in-extensions": (
+        {"raw_xml_hook": _xsw_extensions},
+        "InvalidIdentityToken",
+        "saml.signature_wrapping",
+    ),
+    "xsw-genuine-in-signature-object": (
+        {"raw_xml_hook": _xsw_in_signature_object},
         "InvalidIdentityToken",
         "saml.signature_wrapping",
     ),
@@ -421,3 +476,100 @@ def test_encrypted_assertions_are_accepted_and_survive_sp_key_rotation(
     world.assume(encrypt_assertion(world.response(), old_cert))
     stranger_cert = make_key_pair("not-the-sp")[1]
     world.refused(encrypt_assertion(world.response(), stranger_cert), "InvalidIdentityToken")
+
+
+OKTA = {
+    # Okta's AWS app: emailAddress NameID, typed values, the assertion signed.
+    "name_id_format": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress",
+    "typed_values": True,
+}
+ENTRA_ID = {
+    # Entra ID: persistent NameID, extra Microsoft claims, the assertion signed.
+    "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+    "name_id": "8f1c1e0a-7f7e-4d8f-9d2b-3b4c5d6e7f80",
+    "attributes": {
+        "http://schemas.microsoft.com/identity/claims/tenantid": [
+            "5f6e7d8c-0000-4000-8000-abcdefabcdef"
+        ],
+        "http://schemas.microsoft.com/claims/authnmethodsreferences": [
+            "http://schemas.microsoft.com/ws/2008/06/identity/authenticationmethod/password"
+        ],
+    },
+    "authn_context": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password",
+}
+ADFS = {
+    # ADFS: provider ARN first in the pair, SessionDuration, typed values, transient NameID.
+    "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:transient",
+    "name_id": "_f2ab1c0de",
+    "typed_values": True,
+    "provider_first": True,
+    "attributes": {AWS_ATTR + "SessionDuration": ["3600"]},
+}
+KEYCLOAK = {
+    # Keycloak: the Response signed (not the assertion), Role repeated once per value.
+    "sign_assertion": False,
+    "sign_response": True,
+    "repeat_attributes": True,
+    "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+    "name_id": "f:3b5c:alice",
+}
+
+
+@pytest.mark.parametrize(
+    "shape", [OKTA, ENTRA_ID, ADFS, KEYCLOAK], ids=["okta", "entra-id", "adfs", "keycloak"]
+)
+def test_vendor_shaped_assertions_are_accepted(world: SamlWorld, shape: dict) -> None:  # type: ignore[type-arg]
+    shape = dict(shape)
+    readers = world.role("Readers")
+    if shape.pop("provider_first", False):
+        roles = [f"{world.provider_arn},{world.role_arn}", f"{world.provider_arn},{readers}"]
+    else:
+        roles = [world.pair(), world.pair(readers)]
+    resp = world.assume(world.response(roles=roles, **shape), role_arn=readers)
+    assert resp["AssumedRoleUser"]["Arn"].endswith("assumed-role/Readers/alice@example.com")
+
+
+def test_role_not_trusting_the_provider_and_role_of_another_provider(world: SamlWorld) -> None:
+    stranger = TestIdp(entity_id="https://other-idp.test/metadata")
+    other_arn = world.admin.create_saml_provider(
+        Name="Other", SAMLMetadataDocument=stranger.metadata()
+    )["SAMLProviderArn"]
+    # A role that trusts only the other provider.
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"Federated": other_arn},
+        "Action": "sts:AssumeRoleWithSAML",
+    }
+    untrusting = world.admin.create_role(
+        RoleName="OtherOnly", AssumeRolePolicyDocument=_doc(trust)
+    )["Role"]["Arn"]
+    world.refused(
+        world.response(roles=[world.pair(untrusting)]), "AccessDenied", role_arn=untrusting
+    )
+    # Our IdP's assertion naming the other provider's pair: refused, whoever is asked.
+    pair = f"{world.role_arn},{other_arn}"
+    assertion = world.response(roles=[pair])
+    with pytest.raises(ClientError) as err:
+        world.sts.assume_role_with_saml(
+            RoleArn=world.role_arn, PrincipalArn=other_arn, SAMLAssertion=assertion
+        )
+    assert _code(err) == "InvalidIdentityToken"
+    world.refused(assertion, "AccessDenied")
+
+
+def test_a_five_megabyte_body_is_refused(world: SamlWorld, server: Server) -> None:
+    import requests
+
+    body = {
+        "Action": "AssumeRoleWithSAML",
+        "Version": "2011-06-15",
+        "RoleArn": world.role_arn,
+        "PrincipalArn": world.provider_arn,
+        "SAMLAssertion": "A" * (5 * 1024 * 1024),
+    }
+    resp = requests.post(server.url + "/", data=body, timeout=30)
+    assert resp.status_code == 413 and "<Code>RequestEntityTooLarge</Code>" in resp.text
+    acs = requests.post(
+        server.url + "/saml/acs", data={"SAMLResponse": "A" * (5 * 1024 * 1024)}, timeout=30
+    )
+    assert acs.status_code == 413 and "Traceback" not in acs.text

@@ -206,7 +206,8 @@ def main() -> None:
             ),
         }
         print(
-            f"fedbridge {url}, workers={args.workers}, concurrency={args.concurrency}, {args.seconds:.0f}s per scenario, {os.cpu_count()} cores"
+            f"fedbridge {url}, workers={args.workers}, concurrency={args.concurrency}, "
+            f"{args.seconds:.0f}s per scenario, {os.cpu_count()} cores"
         )
         print(f"{'scenario':45} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
         for name, send in scenarios.items():

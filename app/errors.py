@@ -13,6 +13,8 @@ rename one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from typing import ClassVar
 
 
@@ -36,6 +38,9 @@ class ServiceError(FedbridgeError):
         self.message = message
         #: Stable audit reason; defaults to the error code.
         self.reason = reason or self.code
+        #: Writes that must land although the request's own transaction rolls back
+        #: (a failed MFA attempt counts towards the lockout). Each gets a DB session.
+        self.after_rollback: list[Callable[[Any], None]] = []
 
 
 class SenderError(ServiceError):
@@ -126,6 +131,11 @@ class ConcurrentModificationError(SenderError):
 
 class AccessDeniedError(SenderError):
     code = "AccessDenied"
+    status = 403
+
+
+class InvalidAuthenticationCodeError(SenderError):
+    code = "InvalidAuthenticationCode"
     status = 403
 
 

@@ -6,6 +6,7 @@ the Flask app, the CLI and the tests all use it, so each concern has one place.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from app.db.engine import migrate
 from app.db.models import AccessKey
 from app.db.models import Account
 from app.errors import EntityAlreadyExistsError
+from app.errors import ServiceError
 from app.errors import ValidationError
 from app.iam.authz import Authorizer
 from app.iam.service import IamService
@@ -35,6 +37,8 @@ from app.saml.validate import ServiceProvider
 from app.sts.service import StsService
 from app.sts.tokens import TokenCodec
 from app.sts.tokens import TokenKeyRing
+
+log = logging.getLogger("fedbridge")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,17 @@ class Runtime:
 
     def saml(self, session: Session) -> SamlFederation:
         return SamlFederation(self.sts(session), lambda account_id: self.iam(session, account_id))
+
+    def persist_after_rollback(self, err: ServiceError) -> None:
+        """Run the writes a refusal carries (app.errors), in a transaction of their own."""
+        if not err.after_rollback:
+            return
+        try:
+            with self.sessions.begin() as session:
+                for write in err.after_rollback:
+                    write(session)
+        except Exception:
+            log.exception("could not record the consequences of a refusal")
 
     # --- accounts ---------------------------------------------------------------
 

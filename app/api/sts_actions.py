@@ -12,6 +12,7 @@ from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.errors import AccessDeniedError
+from app.mfa.service import MfaService
 from app.sts.service import IssuedCredentials
 from app.sts.service import RoleSession
 from app.sts.service import SessionRequest
@@ -40,14 +41,31 @@ def _issued(call: Call, access_key_id: str, arn: str) -> None:
     call.audit_detail.update(issued_access_key_id=access_key_id, session_arn=arn)
 
 
+def _mfa_checked(call: Call) -> bool:
+    """Verify SerialNumber/TokenCode when given: the device must be the caller's own."""
+    p = call.params
+    serial, code = p.get("SerialNumber"), p.get("TokenCode")
+    if serial is None and code is None:
+        return False
+    failed = AccessDeniedError(
+        "MultiFactorAuthentication failed, unable to validate MFA code.", reason="mfa.not_callers"
+    )
+    caller = call.caller
+    if serial is None or code is None or caller is None or caller.kind != "user":
+        raise failed
+    mfa = MfaService(call.services.iam, call.services.runtime.secrets)
+    device = mfa.device(serial, for_update=True)
+    if device.user_pk != caller.owner_pk:
+        raise failed
+    mfa.verify(device, code)
+    call.audit_detail.update(mfa_serial=serial)
+    return True
+
+
 @action("sts", "AssumeRole")
 def assume_role(call: Call) -> Result:
     p = call.params
-    if p.get("SerialNumber") is not None or p.get("TokenCode") is not None:
-        raise AccessDeniedError(
-            "MultiFactorAuthentication failed: MFA devices are not available on this server yet.",
-            reason="mfa.unavailable",
-        )
+    mfa_authenticated = _mfa_checked(call)
     req = SessionRequest(
         role_arn=p.req("RoleArn"),
         session_name=p.req("RoleSessionName"),
@@ -58,6 +76,7 @@ def assume_role(call: Call) -> Result:
         transitive_tag_keys=tuple(p.members("TransitiveTagKeys")),
         source_identity=p.get("SourceIdentity"),
         external_id=p.get("ExternalId"),
+        mfa_authenticated=mfa_authenticated,
     )
     # Trust policy and (where AWS needs it) the caller's own policy are both
     # checked inside assume_role; it raises AccessDenied otherwise.
@@ -71,14 +90,12 @@ def assume_role(call: Call) -> Result:
 @action("sts", "GetSessionToken")
 def get_session_token(call: Call) -> Result:
     p = call.params
-    if p.get("SerialNumber") is not None or p.get("TokenCode") is not None:
-        raise AccessDeniedError(
-            "MultiFactorAuthentication failed: MFA devices are not available on this server yet.",
-            reason="mfa.unavailable",
-        )
     # AWS: any user may get a session token for itself; no policy is consulted.
     call.authorized, call.resource = True, call.caller.arn
-    creds = call.services.sts.get_session_token(call.caller, p.integer("DurationSeconds"))
+    mfa_authenticated = _mfa_checked(call)
+    creds = call.services.sts.get_session_token(
+        call.caller, p.integer("DurationSeconds"), mfa_authenticated=mfa_authenticated
+    )
     _issued(call, creds.access_key_id, call.caller.arn)
     return {"Credentials": credentials_shape(creds)}
 

@@ -138,6 +138,7 @@ def _refuse(
     caller: Principal | None,
 ) -> Response:
     log.info("refused %s: %s (%s) request %s", action_name, err.code, err.reason, request_id)
+    runtime.persist_after_rollback(err)
     record = _record(runtime, request_id, action_name, call, caller, err)
     try:
         runtime.audit.write(record)

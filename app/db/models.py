@@ -303,3 +303,28 @@ class WebSession(Base):
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     data_sealed: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class MfaDevice(Base):
+    """A virtual (TOTP) MFA device. Assigned to an IAM user once enabled, or bound to a
+    federated subject (provider ARN + subject) for role-based browser sign-in."""
+
+    __tablename__ = "mfa_devices"
+    __table_args__ = (UniqueConstraint("account_id", "name_key"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    name_key: Mapped[str] = mapped_column(String(512))
+    path: Mapped[str] = mapped_column(String(512))
+    #: The TOTP seed (base32), encrypted with the master key.
+    seed_sealed: Mapped[str] = mapped_column(Text)
+    user_pk: Mapped[int | None] = mapped_column(ForeignKey("users.pk"), index=True, default=None)
+    #: "<provider arn> <subject>" for devices of federated people.
+    subject: Mapped[str | None] = mapped_column(String(1024), index=True, default=None)
+    enabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    #: The newest TOTP time step accepted: a code is never accepted twice.
+    last_step: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -36,6 +36,7 @@ from app.db.models import Group
 from app.db.models import GroupMember
 from app.db.models import InlinePolicy
 from app.db.models import ManagedPolicy
+from app.db.models import MfaDevice
 from app.db.models import PolicyAttachment
 from app.db.models import PolicyVersion
 from app.db.models import Role
@@ -324,6 +325,8 @@ class IamService:
             raise DeleteConflictError(
                 "Cannot delete entity, must remove user from all groups first."
             )
+        if self.session.scalar(select(func.count()).where(MfaDevice.user_pk == user.pk)):
+            raise DeleteConflictError("Cannot delete entity, must delete MFA device first.")
         self.untag_all(*owner)
         self.session.delete(user)
 

@@ -60,6 +60,8 @@ MAX_SESSION_TAGS = 50
 #: Compressed bytes of session policies + tags that make 100 % of PackedPolicySize.
 PACKED_LIMIT_BYTES = 2048
 
+#: A role, user or provider tagged with this (value "true") needs a second factor.
+REQUIRE_MFA_TAG = "fedbridge:require-mfa"
 _INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105
 _SESSION_NAME = r"[\w+=,.@-]*"
 _EXTERNAL_ID = r"[\w+=,.@:/-]*"
@@ -165,6 +167,13 @@ class StsService:
             )
         chained = caller.kind == "assumed-role"
         inherited = caller.session
+        mfa = bool(inherited and inherited.mfa_authenticated) or req.mfa_authenticated
+        if not mfa and dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true":
+            raise AccessDeniedError(
+                f"Role {req.role_arn} requires multi-factor authentication: pass SerialNumber "
+                "and TokenCode, or use credentials obtained with MFA.",
+                reason="mfa.required",
+            )
         tags, transitive = self._session_tags(req, inherited)
         source_identity = self._source_identity(req, inherited)
         return self.issue_role_session(
@@ -174,8 +183,7 @@ class StsService:
             tags=tags,
             transitive_tag_keys=transitive,
             source_identity=source_identity,
-            mfa_authenticated=bool(inherited and inherited.mfa_authenticated)
-            or req.mfa_authenticated,
+            mfa_authenticated=mfa,
             federated_via=None,
             chained=chained,
         )
@@ -270,6 +278,10 @@ class StsService:
             keys["aws:TagKeys"] = tuple(k for k, _ in req.tags)
         if req.transitive_tag_keys:
             keys["sts:TransitiveTagKeys"] = tuple(req.transitive_tag_keys)
+        if req.mfa_authenticated:
+            # A code checked with this very request: MFA is present and fresh.
+            keys["aws:MultiFactorAuthPresent"] = "true"
+            keys["aws:MultiFactorAuthAge"] = "0"
         return keys
 
     def _session_tags(

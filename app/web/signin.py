@@ -16,11 +16,11 @@ from app.iam import names
 from app.iam.saml_providers import SSO_MODE_TAG
 from app.iam.saml_providers import USER_ATTRIBUTE_TAG
 from app.iam.saml_providers import SamlProviders
-from app.saml.federation import REQUIRE_MFA_TAG
 from app.saml.federation import RolePair
 from app.saml.federation import mfa_asserted
 from app.saml.federation import role_pairs
 from app.saml.validate import ValidatedResponse
+from app.sts.service import REQUIRE_MFA_TAG
 from app.sts.service import IssuedCredentials
 from app.web.common import now
 from app.web.common import runtime

@@ -1,0 +1,119 @@
+"""Virtual MFA devices (IAM): create, enable with two codes, list, resync, deactivate, delete."""
+
+from __future__ import annotations
+
+from app.api.registry import Call
+from app.api.registry import Result
+from app.api.registry import action
+from app.db.models import User
+from app.mfa.service import MfaService
+from app.mfa.service import png_blob
+from app.mfa.service import seed_blob
+from app.mfa.service import shape
+
+
+def _mfa(call: Call) -> MfaService:
+    return MfaService(call.services.iam, call.services.runtime.secrets)
+
+
+def _user_arn(call: Call, name: str) -> str:
+    iam = call.services.iam
+    return iam.user_arn(iam.user(name))
+
+
+@action("iam", "CreateVirtualMFADevice")
+def create_virtual_mfa_device(call: Call) -> Result:
+    p, mfa = call.params, _mfa(call)
+    name = p.req("VirtualMFADeviceName")
+    path = p.get("Path")
+    call.authorize("iam:CreateVirtualMFADevice", mfa.iam.arn("mfa", path or "/", name))
+    device, seed = mfa.create_virtual(name, path, p.tags())
+    return {
+        "VirtualMFADevice": {
+            "SerialNumber": mfa.serial(device),
+            "Base32StringSeed": seed_blob(seed),
+            "QRCodePNG": png_blob(mfa.qr_png(device, seed)),
+        }
+    }
+
+
+@action("iam", "EnableMFADevice")
+def enable_mfa_device(call: Call) -> Result:
+    p, mfa = call.params, _mfa(call)
+    name = p.req("UserName")
+    call.authorize("iam:EnableMFADevice", _user_arn(call, name))
+    mfa.enable(
+        mfa.iam.user(name),
+        p.req("SerialNumber"),
+        p.req("AuthenticationCode1"),
+        p.req("AuthenticationCode2"),
+    )
+    call.audit_detail.update(serial=p.req("SerialNumber"))
+    return None
+
+
+@action("iam", "ResyncMFADevice")
+def resync_mfa_device(call: Call) -> Result:
+    p, mfa = call.params, _mfa(call)
+    name = p.req("UserName")
+    call.authorize("iam:ResyncMFADevice", _user_arn(call, name))
+    mfa.resync(
+        mfa.iam.user(name),
+        p.req("SerialNumber"),
+        p.req("AuthenticationCode1"),
+        p.req("AuthenticationCode2"),
+    )
+    return None
+
+
+@action("iam", "DeactivateMFADevice")
+def deactivate_mfa_device(call: Call) -> Result:
+    p, mfa = call.params, _mfa(call)
+    name = p.req("UserName")
+    call.authorize("iam:DeactivateMFADevice", _user_arn(call, name))
+    mfa.deactivate(mfa.iam.user(name), p.req("SerialNumber"))
+    return None
+
+
+@action("iam", "DeleteVirtualMFADevice")
+def delete_virtual_mfa_device(call: Call) -> Result:
+    p, mfa = call.params, _mfa(call)
+    serial = p.req("SerialNumber")
+    mfa.device(serial)  # a malformed serial is refused before it reaches a message
+    call.authorize("iam:DeleteVirtualMFADevice", serial)
+    mfa.delete(serial)
+    return None
+
+
+@action("iam", "ListMFADevices")
+def list_mfa_devices(call: Call) -> Result:
+    p, mfa = call.params, _mfa(call)
+    name = p.get("UserName")
+    if name is None and call.caller is not None and call.caller.kind == "user":
+        name = call.caller.name
+    if name is None:
+        call.authorize("iam:ListMFADevices", call.caller.arn if call.caller else "*")
+        return {"MFADevices": [], "IsTruncated": False}
+    call.authorize("iam:ListMFADevices", _user_arn(call, name))
+    user = mfa.iam.user(name)
+    return {
+        "MFADevices": [
+            {"UserName": user.name, "SerialNumber": mfa.serial(d), "EnableDate": d.enabled_at}
+            for d in mfa.for_user(user)
+        ],
+        "IsTruncated": False,
+    }
+
+
+@action("iam", "ListVirtualMFADevices")
+def list_virtual_mfa_devices(call: Call) -> Result:
+    mfa = _mfa(call)
+    call.authorize("iam:ListVirtualMFADevices", "*")
+    devices = mfa.virtual_devices(call.params.get("AssignmentStatus"))
+    session = mfa.session
+    return {
+        "VirtualMFADevices": [
+            shape(mfa, d, session.get(User, d.user_pk) if d.user_pk else None) for d in devices
+        ],
+        "IsTruncated": False,
+    }

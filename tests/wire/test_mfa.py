@@ -1,0 +1,214 @@
+"""Virtual MFA over the API: enrolment with two codes, MFA in STS and policies, replay,
+wrong codes and the lockout, with the server's clock moved instead of sleeping."""
+
+from __future__ import annotations
+
+import json
+
+import pyotp
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import Server
+
+
+def _doc(*statements: dict) -> str:  # type: ignore[type-arg]
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+class MfaWorld:
+    def __init__(self, server: Server, account) -> None:  # type: ignore[no-untyped-def]
+        self.server = server
+        self.account_id = account.account_id
+        self.admin = server.client("iam", account.access_key_id, account.secret_access_key)
+        self.admin.create_user(UserName="bob")
+        # Bob may list roles only when he signed in with MFA.
+        self.admin.put_user_policy(
+            UserName="bob",
+            PolicyName="mfa-only",
+            PolicyDocument=_doc(
+                {
+                    "Effect": "Allow",
+                    "Action": ["iam:ListRoles", "sts:AssumeRole"],
+                    "Resource": "*",
+                    "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+                }
+            ),
+        )
+        key = self.admin.create_access_key(UserName="bob")["AccessKey"]
+        self.bob_sts = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+        device = self.admin.create_virtual_mfa_device(VirtualMFADeviceName="bob-phone")[
+            "VirtualMFADevice"
+        ]
+        self.serial = device["SerialNumber"]
+        self.seed = device["Base32StringSeed"].decode()
+        self.qr = device["QRCodePNG"]
+        self.totp = pyotp.TOTP(self.seed)
+
+    def step(self) -> int:
+        return int(self.server.clock.now().timestamp()) // 30
+
+    def code(self, offset: int = 0) -> str:
+        return self.totp.generate_otp(self.step() + offset)
+
+    def next_step(self) -> None:
+        self.server.clock.advance(30)
+
+    def enable(self) -> None:
+        self.admin.enable_mfa_device(
+            UserName="bob",
+            SerialNumber=self.serial,
+            AuthenticationCode1=self.code(-1),
+            AuthenticationCode2=self.code(0),
+        )
+        self.next_step()
+
+    def session_token(self, code: str) -> dict:  # type: ignore[type-arg]
+        return self.bob_sts.get_session_token(SerialNumber=self.serial, TokenCode=code)[
+            "Credentials"
+        ]
+
+    def iam_with(self, creds: dict):  # type: ignore[no-untyped-def,type-arg]
+        return self.server.client(
+            "iam", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+        )
+
+
+@pytest.fixture
+def world(server: Server, account) -> MfaWorld:  # type: ignore[no-untyped-def]
+    return MfaWorld(server, account)
+
+
+def test_create_and_enable_with_two_consecutive_codes(world: MfaWorld) -> None:
+    assert world.serial == f"arn:aws:iam::{world.account_id}:mfa/bob-phone"
+    assert len(world.seed) == 32 and world.qr.startswith(b"\x89PNG")
+    with pytest.raises(ClientError) as err:
+        world.admin.enable_mfa_device(
+            UserName="bob",
+            SerialNumber=world.serial,
+            AuthenticationCode1=world.code(0),
+            AuthenticationCode2=world.code(-1),
+        )
+    assert _code(err) == "InvalidAuthenticationCode"
+    world.enable()
+    devices = world.admin.list_mfa_devices(UserName="bob")["MFADevices"]
+    assert [d["SerialNumber"] for d in devices] == [world.serial]
+    assigned = world.admin.list_virtual_mfa_devices(AssignmentStatus="Assigned")
+    assert assigned["VirtualMFADevices"][0]["User"]["UserName"] == "bob"
+    assert (
+        world.admin.list_virtual_mfa_devices(AssignmentStatus="Unassigned")["VirtualMFADevices"]
+        == []
+    )
+
+
+def test_mfa_session_allows_what_the_policy_denies_without(world: MfaWorld) -> None:
+    world.enable()
+    without = world.bob_sts.get_session_token()["Credentials"]
+    with pytest.raises(ClientError) as err:
+        world.iam_with(without).list_roles()
+    assert _code(err) == "AccessDenied"
+    with_mfa = world.session_token(world.code())
+    world.iam_with(with_mfa).list_roles()
+
+
+def test_a_code_is_accepted_once_and_a_wrong_code_never(world: MfaWorld) -> None:
+    world.enable()
+    code = world.code()
+    world.session_token(code)
+    with pytest.raises(ClientError) as err:
+        world.session_token(code)
+    assert _code(err) == "AccessDenied" and "already been used" in str(err.value)
+    wrong = f"{(int(world.code()) + 1) % 1_000_000:06d}"
+    with pytest.raises(ClientError) as err:
+        world.session_token(wrong)
+    assert _code(err) == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        world.session_token("12ab56")
+    assert _code(err) == "AccessDenied"
+
+
+def test_lockout_after_repeated_failures_and_recovery(world: MfaWorld) -> None:
+    world.enable()
+    wrong = f"{(int(world.code()) + 7) % 1_000_000:06d}"
+    for _ in range(5):
+        with pytest.raises(ClientError):
+            world.session_token(wrong)
+    with pytest.raises(ClientError) as err:
+        world.session_token(world.code())  # even the right code, while locked
+    assert _code(err) == "AccessDenied" and "too many wrong codes" in str(err.value)
+    world.server.clock.advance(6 * 60)
+    world.session_token(world.code())
+
+
+def test_assume_role_with_mfa_and_a_role_that_requires_it(world: MfaWorld) -> None:
+    world.enable()
+    trust = _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{world.account_id}:user/bob"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+        }
+    )
+    arn = world.admin.create_role(
+        RoleName="Guarded",
+        AssumeRolePolicyDocument=trust,
+        Tags=[{"Key": "fedbridge:require-mfa", "Value": "true"}],
+    )["Role"]["Arn"]
+    with pytest.raises(ClientError) as err:
+        world.bob_sts.assume_role(RoleArn=arn, RoleSessionName="bob")
+    assert _code(err) == "AccessDenied"
+    resp = world.bob_sts.assume_role(
+        RoleArn=arn, RoleSessionName="bob", SerialNumber=world.serial, TokenCode=world.code()
+    )
+    assert resp["AssumedRoleUser"]["Arn"].endswith("assumed-role/Guarded/bob")
+
+
+def test_resync_deactivate_and_delete(world: MfaWorld) -> None:
+    world.enable()
+    with pytest.raises(ClientError) as err:
+        world.admin.delete_virtual_mfa_device(SerialNumber=world.serial)
+    assert _code(err) == "DeleteConflict"
+    world.server.clock.advance(4 * 30)  # the phone drifted a little
+    world.admin.resync_mfa_device(
+        UserName="bob",
+        SerialNumber=world.serial,
+        AuthenticationCode1=world.code(-1),
+        AuthenticationCode2=world.code(0),
+    )
+    world.admin.deactivate_mfa_device(UserName="bob", SerialNumber=world.serial)
+    assert world.admin.list_mfa_devices(UserName="bob")["MFADevices"] == []
+    world.admin.delete_virtual_mfa_device(SerialNumber=world.serial)
+    assert world.admin.list_virtual_mfa_devices()["VirtualMFADevices"] == []
+
+
+def test_another_users_device_does_not_count(world: MfaWorld) -> None:
+    world.enable()
+    world.admin.create_user(UserName="carol")
+    key = world.admin.create_access_key(UserName="carol")["AccessKey"]
+    carol = world.server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    with pytest.raises(ClientError) as err:
+        carol.get_session_token(SerialNumber=world.serial, TokenCode=world.code())
+    assert _code(err) == "AccessDenied"
+
+
+def test_mfa_refusals_are_audited(world: MfaWorld, server: Server) -> None:
+    from sqlalchemy import select
+
+    from app.db.models import AuditEvent
+
+    world.enable()
+    with pytest.raises(ClientError):
+        world.session_token("000000" if world.code() != "000000" else "111111")
+    with server.runtime.sessions() as session:
+        reasons = session.scalars(
+            select(AuditEvent.reason)
+            .where(AuditEvent.action == "sts:GetSessionToken")
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).all()
+    assert reasons == ["totp.invalid"]

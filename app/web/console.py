@@ -3,6 +3,7 @@ credentials to copy, switch role, sign out. And the sign-in start page."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime
 
@@ -24,8 +25,10 @@ from app.web.common import page
 from app.web.common import page_error
 from app.web.common import runtime
 from app.web.common import web_sessions
-from app.web.signin import assume_saml_role
+from app.web.signin import advance
 from app.web.signin import current_state
+from app.web.signin import finish_enrolment
+from app.web.signin import mfa_device
 
 bp = Blueprint("console", __name__, template_folder="templates")
 
@@ -43,6 +46,8 @@ def console() -> Response:
         return _not_signed_in()
     _, state = found
     current = state["current"]
+    if state.get("pending"):
+        return redirect("/console/mfa", code=303)
     if current is None:
         return redirect("/console/roles", code=303)
     creds = current["credentials"]
@@ -122,10 +127,13 @@ def choose_role() -> Response:
             index = request.form.get("role", "")
             if not index.isdigit() or int(index) >= len(state["roles"]):
                 return redirect("/console/roles", code=303)
-            state["current"] = assume_saml_role(db, state, int(index))
+            state["pending"] = {"role": int(index)}
+            advance(db, state)
             web_sessions(db).save(session_id, state)
     except ServiceError as err:
         return page_error(err, "console:AssumeRole", account_id=state.get("account_id"))
+    if state["pending"]:
+        return redirect("/console/mfa", code=303)
     audit(
         "console:AssumeRole",
         "allowed",
@@ -175,3 +183,77 @@ def sign_in_start() -> Response:
                 for row in rows
             ]
     return page("signin.html", account=account if account.isdigit() else "", saml=saml, oidc=oidc)
+
+
+@bp.get("/console/mfa")
+def mfa_step() -> Response:
+    return _mfa_page()
+
+
+def _mfa_page(error: str | None = None, status: int = 200) -> Response:
+    rt = runtime()
+    with rt.sessions.begin() as db:
+        found = current_state(db)
+        if found is None:
+            return _not_signed_in()
+        session_id, state = found
+        if not state.get("pending"):
+            return redirect("/console", code=303)
+        mfa, device = mfa_device(db, state)
+        enrolling = device.enabled_at is None
+        secret = qr = None
+        if enrolling:
+            seed = rt.secrets.open(device.seed_sealed)
+            label = f"fedbridge {state['account_id']}"
+            qr = base64.b64encode(mfa.qr_png(device, seed, label)).decode()
+            secret = " ".join(seed[i : i + 4] for i in range(0, len(seed), 4))
+        web_sessions(db).save(session_id, state)
+    return page(
+        "mfa.html",
+        status=status,
+        enrolling=enrolling,
+        qr=qr,
+        secret=secret,
+        error=error,
+        account_id=state["account_id"],
+        csrf=csrf_token(),
+    )
+
+
+@bp.post("/console/mfa")
+@csrf_protected
+def mfa_verify() -> Response:
+    rt = runtime()
+    code = "".join(request.form.get("code", "").split())
+    state: dict = {}  # type: ignore[type-arg]
+    try:
+        with rt.sessions.begin() as db:
+            found = current_state(db)
+            if found is None:
+                return _not_signed_in()
+            session_id, state = found
+            if not state.get("pending"):
+                return redirect("/console", code=303)
+            mfa, device = mfa_device(db, state)
+            serial = mfa.serial(device)
+            mfa.verify(device, code)
+            enrolled = finish_enrolment(db, state, device)
+            state["mfa_done"] = True
+            advance(db, state)
+            web_sessions(db).save(session_id, state)
+    except ServiceError as err:
+        rt.persist_after_rollback(err)
+        if err.reason.startswith("totp."):
+            audit("console:MfaVerify", "refused", account_id=state.get("account_id"), err=err)
+            return _mfa_page(err.message, status=403)
+        return page_error(err, "console:MfaVerify", account_id=state.get("account_id"))
+    if enrolled:
+        audit("console:MfaEnrol", "allowed", account_id=state["account_id"], resource=serial)
+    audit(
+        "console:MfaVerify",
+        "allowed",
+        account_id=state["account_id"],
+        principal=state["current"]["arn"] if state.get("current") else None,
+        resource=serial,
+    )
+    return redirect("/console", code=303)

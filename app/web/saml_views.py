@@ -174,7 +174,12 @@ def acs() -> Response:
         principal=current["arn"] if current else None,
         **fields,
     )
-    target = safe_return_path(request.form.get("RelayState")) if current else "/console/roles"
+    if state["pending"]:
+        target = "/console/mfa"
+    elif current:
+        target = safe_return_path(request.form.get("RelayState"))
+    else:
+        target = "/console/roles"
     response = redirect(target, code=303)
     response.delete_cookie(PENDING_COOKIE, path="/saml/acs")
     return response

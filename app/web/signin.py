@@ -3,6 +3,7 @@ console session (role-based or user-based SSO) and keeps it server-side."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 from datetime import datetime
 from datetime import timedelta
@@ -11,11 +12,13 @@ from typing import Any
 from flask import session as cookie
 from sqlalchemy.orm import Session
 
+from app.db.models import MfaDevice
 from app.errors import AccessDeniedError
 from app.iam import names
 from app.iam.saml_providers import SSO_MODE_TAG
 from app.iam.saml_providers import USER_ATTRIBUTE_TAG
 from app.iam.saml_providers import SamlProviders
+from app.mfa.service import MfaService
 from app.saml.federation import RolePair
 from app.saml.federation import mfa_asserted
 from app.saml.federation import role_pairs
@@ -71,8 +74,8 @@ def assertion_from(data: dict[str, Any], db: Session, provider_pk: int) -> Valid
 
 
 def start_saml_session(db: Session, validated: ValidatedResponse) -> dict[str, Any]:
-    """Create the console session for a validated assertion; issue credentials at once
-    when there is exactly one role (or in user-based SSO)."""
+    """Create the console session for a validated assertion. With one role (or in
+    user-based SSO) credentials are issued at once, after a TOTP step if MFA is required."""
     rt = runtime()
     provider = validated.provider
     providers = SamlProviders(rt.iam(db, provider.account_id))
@@ -83,13 +86,18 @@ def start_saml_session(db: Session, validated: ValidatedResponse) -> dict[str, A
         "account_id": provider.account_id,
         "provider_pk": provider.pk,
         "provider_arn": provider_arn,
+        # The federated person, for their own MFA device in role-based SSO.
+        "subject": f"{provider_arn} {validated.name_id}",
         "assertion": _assertion(validated),
         "mode": "user" if tags.get(SSO_MODE_TAG) == "user" else "role",
         "roles": [],
         "current": None,
+        "pending": None,
+        "mfa_done": False,
     }
     if state["mode"] == "user":
-        state["current"] = _user_session(db, validated, tags)
+        state["user_name"] = _user_name(db, validated, tags)
+        state["pending"] = {"user": True}
     else:
         pairs = [
             p
@@ -103,7 +111,8 @@ def start_saml_session(db: Session, validated: ValidatedResponse) -> dict[str, A
             )
         state["roles"] = [[p.role_arn, p.provider_arn] for p in pairs]
         if len(pairs) == 1:
-            state["current"] = assume_saml_role(db, state, 0)
+            state["pending"] = {"role": 0}
+    advance(db, state)
     ends = [now() + MAX_CONSOLE_SESSION]
     if validated.session_not_on_or_after:
         ends.append(validated.session_not_on_or_after)
@@ -113,10 +122,32 @@ def start_saml_session(db: Session, validated: ValidatedResponse) -> dict[str, A
     return state
 
 
-def assume_saml_role(db: Session, state: dict[str, Any], index: int) -> dict[str, Any]:
+def advance(db: Session, state: dict[str, Any]) -> None:
+    """Issue what the session is waiting for, unless a TOTP step must come first
+    (then `pending` stays set and the person is sent to /console/mfa)."""
+    pending = state.get("pending")
+    if not pending:
+        return
+    try:
+        if "role" in pending:
+            state["current"] = _assume_role(db, state, pending["role"])
+        else:
+            state["current"] = _user_session(db, state)
+    except AccessDeniedError as err:
+        if err.reason == "mfa.required" and not state["mfa_done"]:
+            return
+        raise
+    state["pending"] = None
+
+
+def _assume_role(db: Session, state: dict[str, Any], index: int) -> dict[str, Any]:
     validated = assertion_from(state["assertion"], db, state["provider_pk"])
     role_arn, provider_arn = state["roles"][index]
-    session = runtime().saml(db).assume(validated, RolePair(role_arn, provider_arn))
+    session = (
+        runtime()
+        .saml(db)
+        .assume(validated, RolePair(role_arn, provider_arn), second_factor=state["mfa_done"])
+    )
     role = session.role_session
     return {
         "kind": "role",
@@ -126,27 +157,34 @@ def assume_saml_role(db: Session, state: dict[str, Any], index: int) -> dict[str
     }
 
 
-def _user_session(
-    db: Session, validated: ValidatedResponse, tags: dict[str, str]
-) -> dict[str, Any]:
-    rt = runtime()
-    provider = validated.provider
-    iam = rt.iam(db, provider.account_id)
+def _user_name(db: Session, validated: ValidatedResponse, tags: dict[str, str]) -> str:
+    """User-based SSO: the IAM user the NameID (or the configured attribute) names."""
     attribute = tags.get(USER_ATTRIBUTE_TAG)
     values = validated.attributes.get(attribute, []) if attribute else [validated.name_id]
     name = values[0] if values else ""
+    account_id = validated.provider.account_id
     no_user = AccessDeniedError(
-        f"There is no IAM user {names._shown(name)!r} in account {provider.account_id} for you "
+        f"There is no IAM user {names._shown(name)!r} in account {account_id} for you "
         "to sign in as.",
         reason="saml.no_such_user",
     )
     if not name or len(name) > names.USER_NAME_MAX or not names.valid_name(name):
         raise no_user
-    user = iam.find_user(name)
+    user = runtime().iam(db, account_id).find_user(name)
     if user is None:
         raise no_user
+    return user.name
+
+
+def _user_session(db: Session, state: dict[str, Any]) -> dict[str, Any]:
+    rt = runtime()
+    validated = assertion_from(state["assertion"], db, state["provider_pk"])
+    iam = rt.iam(db, state["account_id"])
+    user = iam.user(state["user_name"])
+    tags = SamlProviders(iam).tags(validated.provider)
     idp_mfa = mfa_asserted(validated, tags)
-    if not idp_mfa and (
+    second_factor = idp_mfa or state["mfa_done"]
+    if not second_factor and (
         tags.get(REQUIRE_MFA_TAG) == "true"
         or dict(iam.tags_of("user", user.pk)).get(REQUIRE_MFA_TAG) == "true"
     ):
@@ -155,7 +193,9 @@ def _user_session(
             reason="mfa.required",
         )
     principal = iam.user_principal(user)
-    creds = rt.sts(db).get_session_token(principal, USER_SESSION_SECONDS, mfa_authenticated=idp_mfa)
+    creds = rt.sts(db).get_session_token(
+        principal, USER_SESSION_SECONDS, mfa_authenticated=second_factor
+    )
     return {"kind": "user", "arn": principal.arn, "credentials": _credentials(creds)}
 
 
@@ -163,3 +203,40 @@ def current_state(db: Session) -> tuple[str, dict[str, Any]] | None:
     session_id = cookie.get("sid")
     state = web_sessions(db).load(session_id)
     return (session_id, state) if state is not None and session_id else None
+
+
+def mfa_device(db: Session, state: dict[str, Any]) -> tuple[MfaService, MfaDevice]:
+    """The device this sign-in's TOTP step uses: the IAM user's own (user-based SSO) or
+    the federated person's (role-based SSO). Made, not yet enabled, on first use."""
+    rt = runtime()
+    iam = rt.iam(db, state["account_id"])
+    mfa = MfaService(iam, rt.secrets)
+    if state["mode"] == "user":
+        user = iam.user(state["user_name"])
+        enabled = [d for d in mfa.for_user(user) if d.enabled_at is not None]
+        if enabled:
+            return mfa, enabled[0]
+    else:
+        device = mfa.for_subject(state["subject"])
+        if device is not None:
+            return mfa, device
+    if state.get("enrol_pk"):
+        device = db.get(MfaDevice, state["enrol_pk"])
+        if device is not None and device.enabled_at is None:
+            return mfa, device
+    digest = hashlib.sha256(state["subject"].encode()).hexdigest()[:20]
+    subject = None if state["mode"] == "user" else state["subject"]
+    device, _ = mfa.create_virtual(f"console-{digest}", "/fedbridge/", subject=subject)
+    state["enrol_pk"] = device.pk
+    return mfa, device
+
+
+def finish_enrolment(db: Session, state: dict[str, Any], device: MfaDevice) -> bool:
+    """After the first good code: the device is enabled (and the user's, in user-based SSO)."""
+    if device.enabled_at is not None:
+        return False
+    device.enabled_at = now()
+    if state["mode"] == "user":
+        device.user_pk = runtime().iam(db, state["account_id"]).user(state["user_name"]).pk
+    state.pop("enrol_pk", None)
+    return True

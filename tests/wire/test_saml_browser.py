@@ -207,3 +207,58 @@ def test_sp_metadata(server: Server) -> None:
 def test_sign_in_start_page_lists_providers(world: SamlWorld, server: Server) -> None:
     page = requests.get(server.url + "/signin", params={"account": world.account_id}, timeout=10)
     assert "Corp (SAML)" in page.text and "/saml/login?provider=" in page.text
+
+
+def _secret(html: str) -> str:
+    return re.search(r'<code id="secret">([A-Z2-7 ]+)</code>', html).group(1).replace(" ", "")  # type: ignore[union-attr]
+
+
+def test_totp_enrolment_then_prompt_on_the_next_sign_in(world: SamlWorld, server: Server) -> None:
+    import pyotp
+
+    world.admin.tag_role(
+        RoleName="Admins", Tags=[{"Key": "fedbridge:require-mfa", "Value": "true"}]
+    )
+    browser = requests.Session()
+    resp = _post_acs(server, browser, world.response())
+    assert resp.headers["Location"] == "/console/mfa"
+    enrol = browser.get(server.url + "/console/mfa", timeout=10)
+    assert (
+        "Set up two-factor authentication" in enrol.text and "data:image/png;base64," in enrol.text
+    )
+    totp = pyotp.TOTP(_secret(enrol.text))
+    step = lambda: int(server.clock.now().timestamp()) // 30  # noqa: E731
+    wrong = f"{(int(totp.generate_otp(step())) + 1) % 1_000_000:06d}"
+    refused = browser.post(
+        server.url + "/console/mfa", data={"code": wrong, "csrf": _csrf(enrol.text)}, timeout=10
+    )
+    assert refused.status_code == 403 and "invalid MFA one time pass code" in refused.text
+    ok = browser.post(
+        server.url + "/console/mfa",
+        data={"code": totp.generate_otp(step()), "csrf": _csrf(enrol.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert ok.headers["Location"] == "/console"
+    console = browser.get(server.url + "/console", timeout=10)
+    assert "assumed-role/Admins/alice@example.com" in console.text
+    # The next sign-in asks for a code without enrolling again.
+    server.clock.advance(30)
+    second = requests.Session()
+    assert _post_acs(server, second, world.response()).headers["Location"] == "/console/mfa"
+    prompt = second.get(server.url + "/console/mfa", timeout=10)
+    assert "Type the six-digit code" in prompt.text and 'id="secret"' not in prompt.text
+    done = second.post(
+        server.url + "/console/mfa",
+        data={"code": totp.generate_otp(step()), "csrf": _csrf(prompt.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert done.headers["Location"] == "/console"
+    # Without the TOTP step there is no way to the credentials.
+    third = requests.Session()
+    _post_acs(server, third, world.response())
+    assert (
+        third.get(server.url + "/console", allow_redirects=False, timeout=10).headers["Location"]
+        == "/console/mfa"
+    )

@@ -7,6 +7,7 @@ suite against that database instead of SQLite; .ci/run does so once.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -66,10 +67,19 @@ class Server:
         return self.runtime.create_account(None, None)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     clock = OffsetClock()
+    # The public URL must be the real one: a browser follows the SAML and OIDC URLs.
+    port = free_port()
     settings = Settings(
+        base_url=f"http://127.0.0.1:{port}",
         data_dir=Path(tmp_path_factory.mktemp("fedbridge-data")),
         database_url=_fresh_database_url(),
         account_id=ROOT_ACCOUNT,
@@ -78,7 +88,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         clock=clock,
     )
     runtime = Runtime.start(settings)
-    http = make_server("127.0.0.1", 0, create_app(settings, runtime), threaded=True)
+    http = make_server("127.0.0.1", port, create_app(settings, runtime), threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
     yield Server(f"http://127.0.0.1:{http.port}", runtime, clock)

@@ -113,9 +113,11 @@ def sts_rotate_key() -> None:
 
 
 def _register_federation_commands() -> None:
+    from app.oidc.cli import oidc
     from app.saml.cli import saml
 
     main.add_command(saml)
+    main.add_command(oidc)
 
 
 _register_federation_commands()

@@ -136,7 +136,7 @@ class StsService:
         keys = {
             **principal_keys(caller_iam, caller, self.clock),
             **request_keys,
-            **self._session_keys(req, caller),
+            **self.session_keys(req, caller),
         }
         direct = self._trust_decision(
             role, "sts:AssumeRole", keys, self._caller_ids(caller, with_account=False)
@@ -266,7 +266,7 @@ class StsService:
             )
         names.check_tags(list(req.tags))
 
-    def _session_keys(self, req: SessionRequest, caller: Principal | None) -> dict[str, Any]:
+    def session_keys(self, req: SessionRequest, caller: Principal | None) -> dict[str, Any]:
         keys: dict[str, Any] = {"sts:RoleSessionName": req.session_name, **req.extra_keys}
         if req.external_id is not None:
             keys["sts:ExternalId"] = req.external_id

@@ -1,0 +1,61 @@
+"""`fedbridge oidc …`: the browser sign-in's client registration, which no API returns."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from app.config import ConfigError
+from app.config import Settings
+from app.errors import ServiceError
+from app.iam import names
+from app.iam.oidc_providers import OidcProviders
+from app.runtime import Runtime
+
+
+@click.group()
+def oidc() -> None:
+    """OpenID Connect providers: the browser sign-in's client."""
+
+
+@oidc.command("set-client")
+@click.option("--account", "account_id", help="Account id (default: the root account).")
+@click.option("--provider", "provider_arn", required=True, help="The OIDC provider's ARN.")
+@click.option("--client-id", required=True, help="The client id registered at the IdP.")
+def set_client(account_id: str | None, provider_arn: str, client_id: str) -> None:
+    """Set the client the browser sign-in uses with this provider.
+
+    The client secret is read from standard input (one line) or, on a terminal,
+    prompted for; never from the command line, where other users and shell
+    history would see it. It is stored encrypted.
+    """
+    if sys.stdin.isatty():
+        secret = click.prompt("Client secret", hide_input=True, confirmation_prompt=True)
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    if not secret:
+        raise click.ClickException("the client secret is empty")
+    try:
+        runtime = Runtime.start(Settings.from_env())
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    account_id = account_id or runtime.root_account_id()
+    try:
+        names.check_length("clientId", client_id, 1, 255)
+        with runtime.sessions.begin() as session:
+            provider = OidcProviders(runtime.iam(session, account_id)).get(provider_arn)
+            provider.browser_client_id = client_id
+            provider.browser_client_secret_sealed = runtime.secrets.seal(secret)
+            listed = client_id in provider.client_ids
+    except ServiceError as e:
+        raise click.ClickException(e.message) from None
+    finally:
+        runtime.engine.dispose()
+    click.echo(f"browser client {client_id} set for {provider_arn}")
+    if not listed:
+        click.echo(
+            f"note: {client_id} is not in the provider's ClientIDList, so its ID tokens are "
+            "refused until AddClientIDToOpenIDConnectProvider adds it.",
+            err=True,
+        )

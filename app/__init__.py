@@ -41,9 +41,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     init_web(app, runtime)
 
-    @app.get("/healthz")
-    def _healthz() -> Response:
-        return Response("ok\n", content_type="text/plain")
+    from app.observability import init_observability
+
+    init_observability(app)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

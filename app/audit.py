@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
 from app.db.models import AuditEvent
+from app.metrics import observe_audit
 
 log = logging.getLogger("fedbridge.audit")
 
@@ -56,6 +57,7 @@ class AuditLog:
 
     @staticmethod
     def _log(record: AuditRecord) -> None:
+        observe_audit(record.action, record.outcome, record.reason, record.detail)
         fields = {k: v for k, v in asdict(record).items() if v is not None and k != "detail"}
         fields["at"] = record.at.isoformat()
         log.info(json.dumps(fields, sort_keys=True))

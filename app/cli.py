@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
+import os
 import signal
 import sys
+import tempfile
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ from app.config import ConfigError
 from app.config import Settings
 from app.db.models import AuditEvent
 from app.errors import ServiceError
+from app.logs import configure_logging
 from app.runtime import NewAccount
 from app.runtime import Runtime
 
@@ -39,9 +41,17 @@ def _print_account(account: NewAccount, as_json: bool) -> None:
 
 
 @click.group()
-def main() -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+    envvar="FEDBRIDGE_LOG_FORMAT",
+    help="JSON lines (with request ids) for log collectors, or plain text.",
+)
+def main(log_format: str) -> None:
     """fedbridge: enterprise sign-ins to short-lived credentials, over the AWS IAM/STS API."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(json_lines=log_format == "json")
 
 
 @main.command()
@@ -163,6 +173,9 @@ def audit(**filters: Any) -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API and the sign-in pages."""
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before anything imports prometheus_client: workers then share their counters.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fedbridge-metrics-")
     runtime = _start()
     if runtime.created is not None:
         _print_account(runtime.created, as_json=False)
@@ -198,6 +211,21 @@ def _serve_threaded(runtime: Runtime, host: str, port: int) -> None:
         click.echo("stopped")
 
 
+def _metrics_post_fork(_server: Any, _worker: Any) -> None:
+    # prometheus_client picks its value store when first imported, which happened in
+    # the master before PROMETHEUS_MULTIPROC_DIR was set: switch each worker to the
+    # shared files before it creates any metric (all ours are labelled, so lazy).
+    from prometheus_client import values
+
+    values.ValueClass = values.MultiProcessValue()
+
+
+def _metrics_child_exit(_server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -209,6 +237,8 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int) -> N
             self.cfg.set("workers", workers)
             self.cfg.set("threads", 4)
             self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("post_fork", _metrics_post_fork)
+            self.cfg.set("child_exit", _metrics_child_exit)
 
         def load(self) -> Any:
             # Each worker opens its own database connections after the fork.

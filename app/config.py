@@ -38,6 +38,10 @@ class Settings:
     #: Largest request body accepted, in bytes. AWS caps a SAML assertion at
     #: 100 000 characters; nothing legitimate comes near this.
     max_body_bytes: int = 1024 * 1024
+    #: Requests per second one source IP may make to unsigned STS actions and sign-in
+    #: pages, and that may name one identity provider; 0 turns a limit off.
+    rate_limit_per_ip: int = 100
+    rate_limit_per_provider: int = 1000
     clock: Clock = field(default_factory=SystemClock, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -90,10 +94,15 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
-        try:
-            skew = int(env.get("FEDBRIDGE_CLOCK_SKEW_SECONDS", "60"))
-        except ValueError:
-            raise ConfigError("FEDBRIDGE_CLOCK_SKEW_SECONDS must be a whole number") from None
+        def whole(name: str, default: int) -> int:
+            try:
+                value = int(env.get(name, str(default)))
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number") from None
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0")
+            return value
+
         return cls(
             data_dir=Path(opt("FEDBRIDGE_DATA_DIR") or "var"),
             database_url=opt("FEDBRIDGE_DATABASE_URL"),
@@ -104,6 +113,8 @@ class Settings:
             root_secret_access_key=opt("FEDBRIDGE_ROOT_SECRET_ACCESS_KEY"),
             partition=opt("FEDBRIDGE_PARTITION") or "aws",
             saml_entity_id=opt("FEDBRIDGE_SAML_ENTITY_ID"),
-            clock_skew_seconds=skew,
+            clock_skew_seconds=whole("FEDBRIDGE_CLOCK_SKEW_SECONDS", 60),
+            rate_limit_per_ip=whole("FEDBRIDGE_RATE_LIMIT_PER_IP", 100),
+            rate_limit_per_provider=whole("FEDBRIDGE_RATE_LIMIT_PER_PROVIDER", 1000),
             master_key=opt("FEDBRIDGE_MASTER_KEY"),
         )

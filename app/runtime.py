@@ -31,6 +31,9 @@ from app.errors import ServiceError
 from app.errors import ValidationError
 from app.iam.authz import Authorizer
 from app.iam.service import IamService
+from app.ratelimit import InProcessCounter
+from app.ratelimit import RateLimiter
+from app.ratelimit import RedisCounter
 from app.saml.federation import SamlFederation
 from app.saml.sp import SpKeyRing
 from app.saml.validate import ServiceProvider
@@ -61,6 +64,7 @@ class Runtime:
     clock: Clock
     tokens: TokenCodec
     sp_keys: SpKeyRing
+    rate_limiter: RateLimiter
     #: The root account created by this start, if the store was new (its key shown once).
     created: NewAccount | None = None
 
@@ -84,6 +88,11 @@ class Runtime:
             clock=settings.clock,
             tokens=TokenCodec(key_ring),
             sp_keys=sp_keys,
+            rate_limiter=RateLimiter(
+                RedisCounter(settings.redis_url) if settings.redis_url else InProcessCounter(),
+                settings.rate_limit_per_ip,
+                settings.rate_limit_per_provider,
+            ),
         )
         runtime.created = runtime.bootstrap()
         return runtime

@@ -26,10 +26,10 @@ def run(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def test_init_prints_root_keys_once(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    first = json.loads(run("init", "--json", FEDBRIDGE_ACCOUNT_ID="123456789012").output)
+    first = json.loads(run("init", "--json", FEDBRIDGE_ACCOUNT_ID="123456789012").stdout)
     assert first["account_id"] == "123456789012"
     assert first["access_key_id"].startswith("AKIA") and len(first["secret_access_key"]) == 40
-    second = json.loads(run("init", "--json").output)
+    second = json.loads(run("init", "--json").stdout)
     assert second == {"account_id": "123456789012", "created": False}
     assert first["secret_access_key"] not in (
         tmp_path / "var" / "fedbridge.db"
@@ -43,7 +43,7 @@ def test_root_key_from_environment(run) -> None:  # type: ignore[no-untyped-def]
             "--json",
             FEDBRIDGE_ROOT_ACCESS_KEY_ID="AKIAABCDEFGHIJKLMNOP",
             FEDBRIDGE_ROOT_SECRET_ACCESS_KEY="s" * 40,
-        ).output
+        ).stdout
     )
     assert out["access_key_id"] == "AKIAABCDEFGHIJKLMNOP"
 
@@ -56,7 +56,7 @@ def test_bad_environment_fails_clearly(run) -> None:  # type: ignore[no-untyped-
 def test_account_create(run) -> None:  # type: ignore[no-untyped-def]
     run("init")
     created = json.loads(
-        run("account", "create", "--id", "222233334444", "--name", "partner", "--json").output
+        run("account", "create", "--id", "222233334444", "--name", "partner", "--json").stdout
     )
     assert created["account_id"] == "222233334444" and created["name"] == "partner"
     assert "already exists" in run("account", "create", "--id", "222233334444", ok=False).output
@@ -65,12 +65,12 @@ def test_account_create(run) -> None:  # type: ignore[no-untyped-def]
 def test_sts_revoke_sessions_and_rotate(run) -> None:  # type: ignore[no-untyped-def]
     run("init")
     assert "cannot be found" in run("sts", "revoke-sessions", "--role", "Nope", ok=False).output
-    assert run("sts", "rotate-key").output.startswith("new token key ")
+    assert run("sts", "rotate-key").stdout.startswith("new token key ")
 
 
 def test_audit_filters(run) -> None:  # type: ignore[no-untyped-def]
     run("init")
-    assert run("audit").output == ""
+    assert run("audit").stdout == ""
     assert "ISO 8601" in run("audit", "--since", "yesterday", ok=False).output
 
 
@@ -82,7 +82,7 @@ def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  #
     run("init", FEDBRIDGE_ACCOUNT_ID="123456789012")
     metadata = tmp_path / "okta.xml"
     metadata.write_text(TestIdp().metadata())
-    out = run("saml", "import", str(metadata), "--account", "123456789012").output
+    out = run("saml", "import", str(metadata), "--account", "123456789012").stdout
     assert out.strip() == "arn:aws:iam::123456789012:saml-provider/okta"
     again = run("saml", "import", str(metadata), ok=False)
     assert "EntityAlreadyExists" in again.output
@@ -94,7 +94,7 @@ def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  #
     assert "InvalidInput" in run("saml", "import", str(hostile), ok=False).output
 
     ns = {"ds": "http://www.w3.org/2000/09/xmldsig#"}
-    before = etree.fromstring(run("saml", "export").output.encode())
+    before = etree.fromstring(run("saml", "export").stdout.encode())
     run("saml", "rotate-sp-key")
     sp = tmp_path / "sp.xml"
     run("saml", "export", "--output", str(sp))

@@ -187,6 +187,7 @@ def assume_role_with_web_identity(call: Call) -> Result:
         services.sts,
         services.iam_for,
         TokenValidator(KEYS, runtime.clock, runtime.settings.clock_skew_seconds),
+        on_provider=lambda arn: runtime.rate_limiter.check("provider", arn),
     )
     result = federation.assume_role(token, req, services.request_keys(call), call.audit_detail)
     credentials = result.role_session.credentials

@@ -14,10 +14,10 @@ from typing import Any
 from flask import Blueprint
 from flask import Response
 from flask import current_app
+from flask import g
 from flask import request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from app import ids
 from app.api import xml
 from app.api.auth import authenticate
 from app.api.query import QueryParams
@@ -82,7 +82,7 @@ def _form_pairs(body: bytes) -> list[tuple[str, str]]:
 @bp.route("/", methods=["GET", "POST"])
 def query_endpoint() -> Response:
     runtime = _runtime()
-    request_id = ids.request_id()
+    request_id = g.request_id
     service, action_name, caller = "iam", "unknown", None
     call: Call | None = None
     try:
@@ -101,6 +101,8 @@ def query_endpoint() -> Response:
             raise MissingActionError("The request must contain the parameter Action.")
         spec = lookup(name, version)
         service, action_name = spec.service, f"{spec.service}:{spec.name}"
+        if not spec.signed:
+            runtime.rate_limiter.check("ip", request.remote_addr)
         with runtime.sessions.begin() as session:
             if spec.signed:
                 caller = authenticate(_incoming(body), runtime, session, spec.service)

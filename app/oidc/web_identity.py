@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
 
+from app.db.models import OidcProvider
 from app.errors import AccessDeniedError
 from app.errors import InvalidIdentityTokenError
 from app.iam.oidc_providers import OidcProviders
@@ -102,11 +103,17 @@ def mfa_asserted(claims: Mapping[str, Any]) -> bool:
 
 class WebIdentityFederation:
     def __init__(
-        self, sts: StsService, iam_for: Callable[[str], IamService], validator: TokenValidator
+        self,
+        sts: StsService,
+        iam_for: Callable[[str], IamService],
+        validator: TokenValidator,
+        on_provider: Callable[[str], None] | None = None,
     ) -> None:
         self.sts = sts
         self.iam_for = iam_for
         self.validator = validator
+        #: Called with the provider's ARN before any key is fetched (rate limits).
+        self.on_provider = on_provider
 
     def assume_role(
         self,
@@ -121,7 +128,14 @@ class WebIdentityFederation:
         account_id, role_name = self.sts.parse_role_arn(req.role_arn)
         role_iam = self.iam_for(account_id)
         providers = OidcProviders(role_iam)
-        token = self.validator.validate(web_token, providers.find_by_issuer)
+
+        def find_provider(issuer: str) -> OidcProvider | None:
+            provider = providers.find_by_issuer(issuer)
+            if provider is not None and self.on_provider is not None:
+                self.on_provider(providers.arn(provider))
+            return provider
+
+        token = self.validator.validate(web_token, find_provider)
         provider_arn = providers.arn(token.provider)
         audit.update(provider=provider_arn, subject=token.subject, audience=token.audience)
         tags, transitive = session_tags(token.claims)

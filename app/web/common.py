@@ -36,6 +36,7 @@ _ADVICE = {
     "InvalidIdentityToken": "Your identity provider's answer could not be accepted. "
     "Start again from your identity provider; if it happens again, tell your administrator.",
     "IDPRejectedClaim": "Your identity provider did not sign you in. Try again there.",
+    "Throttling": "Too many sign-in attempts from your network. Wait a minute and try again.",
 }
 
 
@@ -79,6 +80,20 @@ def csrf_protected(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return checked
+
+
+def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Sign-in doors are open to anyone: limit them per source IP."""
+
+    @wraps(view)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        try:
+            runtime().rate_limiter.check("ip", request.remote_addr)
+        except ServiceError as err:
+            return page_error(err, f"web:{request.endpoint}")
+        return view(*args, **kwargs)
+
+    return limited
 
 
 # --- audit and errors -----------------------------------------------------------------

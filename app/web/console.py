@@ -23,6 +23,7 @@ from app.web.common import csrf_token
 from app.web.common import now
 from app.web.common import page
 from app.web.common import page_error
+from app.web.common import rate_limited
 from app.web.common import runtime
 from app.web.common import web_sessions
 from app.web.signin import advance
@@ -221,6 +222,7 @@ def _mfa_page(error: str | None = None, status: int = 200) -> Response:
 
 
 @bp.post("/console/mfa")
+@rate_limited
 @csrf_protected
 def mfa_verify() -> Response:
     rt = runtime()

@@ -38,6 +38,7 @@ from app.saml.validate import validate_response
 from app.web.common import audit
 from app.web.common import now
 from app.web.common import page_error
+from app.web.common import rate_limited
 from app.web.common import runtime
 from app.web.signin import start_saml_session
 
@@ -69,6 +70,7 @@ def metadata() -> Response:
 
 
 @bp.get("/saml/login")
+@rate_limited
 def login() -> Response:
     rt = runtime()
     arn = request.args.get("provider", "")
@@ -132,6 +134,7 @@ def _pending_request() -> dict[str, Any] | None:
 
 
 @bp.post("/saml/acs")
+@rate_limited
 def acs() -> Response:
     rt = runtime()
     saml_response = request.form.get("SAMLResponse", "")

@@ -1,0 +1,45 @@
+"""Structured logs: one JSON object per line, with the id of the request that caused it."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from typing import Any
+
+#: The id of the request being served, for every log line it causes.
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "fedbridge_request_id", default=None
+)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; the request id ties a request's lines together."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id:
+            line["request_id"] = request_id
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def configure_logging(json_lines: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    # Migrations announce themselves on every start; only their problems matter.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

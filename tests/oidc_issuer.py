@@ -27,6 +27,10 @@ from http.server import BaseHTTPRequestHandler
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
+from urllib.parse import unquote
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -128,6 +132,14 @@ class Issuer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 issuer.requests[self.path] += 1
+                url = urlsplit(self.path)
+                if url.path == f"{issuer._path}/authorize":
+                    status, location = issuer.authorize(dict(parse_qsl(url.query)))
+                    self.send_response(status)
+                    self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = issuer.document(self.path)
                 if body is None:
                     self.send_error(404)
@@ -139,9 +151,30 @@ class Issuer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def do_POST(self) -> None:
+                issuer.requests[self.path] += 1
+                if self.path != f"{issuer._path}/token":
+                    self.send_error(404)
+                    return
+                form = dict(
+                    parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                )
+                status, body = issuer.exchange(form, self.headers.get("Authorization"))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+        #: Authorization server: registered clients, and what the next sign-in asserts.
+        self.clients: dict[str, str] = {}
+        self.subject = "user-1234"
+        self.extra_claims: dict[str, Any] = {}
+        self._codes: dict[str, dict[str, str]] = {}
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.http.daemon_threads = True
         if self.tls is not None:
@@ -165,6 +198,8 @@ class Issuer:
             return {
                 "issuer": self.url,
                 "jwks_uri": f"{self.url}/keys",
+                "authorization_endpoint": f"{self.url}/authorize",
+                "token_endpoint": f"{self.url}/token",
                 "id_token_signing_alg_values_supported": ["RS256", "ES256"],
                 "response_types_supported": ["id_token"],
                 "subject_types_supported": ["public"],
@@ -172,6 +207,55 @@ class Issuer:
         if path == f"{self._path}/keys":
             return {"keys": [self.rsa.as_dict(private=False), self.ec.as_dict(private=False)]}
         return None
+
+    # --- authorization server (code flow with PKCE) -------------------------------------
+
+    def authorize(self, query: dict[str, str]) -> tuple[int, str]:
+        """Sign the person in at once (no login page) and send them back with a code."""
+        if query.get("client_id") not in self.clients or query.get("response_type") != "code":
+            return 302, f"{query.get('redirect_uri', '')}?error=unauthorized_client"
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            return (
+                302,
+                f"{query['redirect_uri']}?error=invalid_request&state={query.get('state', '')}",
+            )
+        code = uuid.uuid4().hex
+        self._codes[code] = query
+        return (
+            302,
+            f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}",
+        )
+
+    def exchange(
+        self, form: dict[str, str], authorization: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        """The token endpoint: one use per code, the PKCE verifier checked, the client too."""
+        client_id, secret = form.get("client_id"), form.get("client_secret")
+        if authorization and authorization.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")
+            client_id, secret = unquote(client_id), unquote(secret)
+        request = self._codes.pop(form.get("code", ""), None)
+        if request is None:
+            return 400, {"error": "invalid_grant", "error_description": "unknown or used code"}
+        if self.clients.get(client_id or "") != secret or request["client_id"] != client_id:
+            return 401, {"error": "invalid_client"}
+        if form.get("redirect_uri") != request["redirect_uri"]:
+            return 400, {"error": "invalid_grant", "error_description": "redirect_uri"}
+        verifier = form.get("code_verifier", "")
+        if b64url(hashlib.sha256(verifier.encode()).digest()) != request["code_challenge"]:
+            return 400, {"error": "invalid_grant", "error_description": "PKCE verification failed"}
+        claims = {
+            "sub": self.subject,
+            "aud": client_id,
+            "nonce": request.get("nonce"),
+            **self.extra_claims,
+        }
+        return 200, {
+            "access_token": uuid.uuid4().hex,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": self.token(**claims),
+        }
 
     @property
     def jwks_fetches(self) -> int:

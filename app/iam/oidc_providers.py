@@ -146,6 +146,14 @@ class OidcProviders:
         self.iam.untag_all(OWNER_KIND, provider.pk)
         self.session.execute(delete(OidcProvider).where(OidcProvider.pk == provider.pk))
 
+    def set_browser_client(self, provider_arn: str, client_id: str, sealed_secret: str) -> bool:
+        """The client browser sign-in uses; True when its id is in the ClientIDList."""
+        names.check_length("clientId", client_id, 1, 255)
+        provider = self.get(provider_arn)
+        provider.browser_client_id = client_id
+        provider.browser_client_secret_sealed = sealed_secret
+        return client_id in provider.client_ids
+
     def tags(self, provider: OidcProvider) -> Sequence[tuple[str, str]]:
         return self.iam.tags_of(OWNER_KIND, provider.pk)
 

@@ -542,6 +542,14 @@ class IamService:
         stmt = select(Role).where(Role.account_id == self.account_id, Role.path.startswith(prefix))
         return self._page(stmt, Role.name_key, marker, max_items)
 
+    def all_roles(self) -> list[Role]:
+        """Every role of the account (at most 100, the product's limit)."""
+        return list(
+            self.session.scalars(
+                select(Role).where(Role.account_id == self.account_id).order_by(Role.name_key)
+            )
+        )
+
     def update_role(
         self, name: str, description: str | None, max_session_duration: int | None
     ) -> None:

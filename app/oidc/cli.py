@@ -9,7 +9,6 @@ import click
 from app.config import ConfigError
 from app.config import Settings
 from app.errors import ServiceError
-from app.iam import names
 from app.iam.oidc_providers import OidcProviders
 from app.runtime import Runtime
 
@@ -42,12 +41,10 @@ def set_client(account_id: str | None, provider_arn: str, client_id: str) -> Non
         raise click.ClickException(str(e)) from None
     account_id = account_id or runtime.root_account_id()
     try:
-        names.check_length("clientId", client_id, 1, 255)
         with runtime.sessions.begin() as session:
-            provider = OidcProviders(runtime.iam(session, account_id)).get(provider_arn)
-            provider.browser_client_id = client_id
-            provider.browser_client_secret_sealed = runtime.secrets.seal(secret)
-            listed = client_id in provider.client_ids
+            listed = OidcProviders(runtime.iam(session, account_id)).set_browser_client(
+                provider_arn, client_id, runtime.secrets.seal(secret)
+            )
     except ServiceError as e:
         raise click.ClickException(e.message) from None
     finally:

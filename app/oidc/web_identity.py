@@ -121,6 +121,8 @@ class WebIdentityFederation:
         req: SessionRequest,
         request_keys: Mapping[str, str],
         audit: dict[str, Any],
+        *,
+        second_factor: bool = False,
     ) -> WebIdentitySession:
         """Validate `web_token`, check the role's trust, issue the session. `req` holds the
         caller's parameters; tags and source identity come from the token. `audit` receives
@@ -167,7 +169,7 @@ class WebIdentityFederation:
                 f"Not authorized to perform sts:TagSession on {req.role_arn}",
                 reason="sts.tag_session_denied",
             )
-        idp_mfa = mfa_asserted(token.claims)
+        idp_mfa = mfa_asserted(token.claims) or second_factor
         if not idp_mfa and (
             dict(providers.tags(token.provider)).get(REQUIRE_MFA_TAG) == "true"
             or dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true"
@@ -190,3 +192,17 @@ class WebIdentityFederation:
             not_after=None,
         )
         return WebIdentitySession(session, token, provider_arn)
+
+
+def roles_trusting(
+    sts: StsService, role_iam: IamService, token: ValidatedToken, provider_arn: str
+) -> list[str]:
+    """The roles of the provider's account whose trust policies admit this token's
+    subject (browser sign-in offers these, as a SAML assertion offers its Role pairs)."""
+    keys = {**condition_keys(token), "aws:FederatedProvider": provider_arn}
+    federated = {"Federated": frozenset({provider_arn})}
+    return [
+        role_iam.role_arn(role)
+        for role in role_iam.all_roles()
+        if sts.trust_allows(role, ACTION, keys, federated)
+    ]

@@ -16,6 +16,7 @@ from app.runtime import Runtime
 
 def init_web(app: Flask, runtime: Runtime) -> None:
     from app.web import console
+    from app.web import oidc_views
     from app.web import saml_views
     from app.web.common import secure_headers
 
@@ -28,5 +29,6 @@ def init_web(app: Flask, runtime: Runtime) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
     )
     app.register_blueprint(saml_views.bp)
+    app.register_blueprint(oidc_views.bp)
     app.register_blueprint(console.bp)
     app.after_request(secure_headers)

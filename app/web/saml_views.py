@@ -40,6 +40,7 @@ from app.web.common import now
 from app.web.common import page_error
 from app.web.common import rate_limited
 from app.web.common import runtime
+from app.web.signin import landing
 from app.web.signin import start_saml_session
 
 bp = Blueprint("saml_web", __name__, template_folder="templates")
@@ -177,12 +178,7 @@ def acs() -> Response:
         principal=current["arn"] if current else None,
         **fields,
     )
-    if state["pending"]:
-        target = "/console/mfa"
-    elif current:
-        target = safe_return_path(request.form.get("RelayState"))
-    else:
-        target = "/console/roles"
+    target = landing(state, safe_return_path(request.form.get("RelayState")))
     response = redirect(target, code=303)
     response.delete_cookie(PENDING_COOKIE, path="/saml/acs")
     return response

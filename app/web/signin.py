@@ -4,7 +4,9 @@ console session (role-based or user-based SSO) and keeps it server-side."""
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
@@ -15,16 +17,22 @@ from sqlalchemy.orm import Session
 from app.db.models import MfaDevice
 from app.errors import AccessDeniedError
 from app.iam import names
+from app.iam.oidc_providers import OidcProviders
 from app.iam.saml_providers import SSO_MODE_TAG
 from app.iam.saml_providers import USER_ATTRIBUTE_TAG
 from app.iam.saml_providers import SamlProviders
 from app.mfa.service import MfaService
+from app.oidc import web_identity
+from app.oidc.jwks import KEYS
+from app.oidc.tokens import TokenValidator
+from app.oidc.tokens import ValidatedToken
 from app.saml.federation import RolePair
 from app.saml.federation import mfa_asserted
 from app.saml.federation import role_pairs
 from app.saml.validate import ValidatedResponse
 from app.sts.service import REQUIRE_MFA_TAG
 from app.sts.service import IssuedCredentials
+from app.sts.service import SessionRequest
 from app.web.common import now
 from app.web.common import runtime
 from app.web.common import web_sessions
@@ -74,52 +82,105 @@ def assertion_from(data: dict[str, Any], db: Session, provider_pk: int) -> Valid
 
 
 def start_saml_session(db: Session, validated: ValidatedResponse) -> dict[str, Any]:
-    """Create the console session for a validated assertion. With one role (or in
-    user-based SSO) credentials are issued at once, after a TOTP step if MFA is required."""
+    """The console session for a validated SAML assertion."""
     rt = runtime()
     provider = validated.provider
     providers = SamlProviders(rt.iam(db, provider.account_id))
     provider_arn = providers.arn(provider)
     tags = providers.tags(provider)
-    state: dict[str, Any] = {
-        "via": "saml",
-        "account_id": provider.account_id,
-        "provider_pk": provider.pk,
-        "provider_arn": provider_arn,
-        # The federated person, for their own MFA device in role-based SSO.
-        "subject": f"{provider_arn} {validated.name_id}",
-        "assertion": _assertion(validated),
-        "mode": "user" if tags.get(SSO_MODE_TAG) == "user" else "role",
-        "roles": [],
-        "current": None,
-        "pending": None,
-        "mfa_done": False,
-    }
+    state = _new_state("saml", provider.account_id, provider_arn, validated.name_id, tags)
+    state["provider_pk"] = provider.pk
+    state["assertion"] = _assertion(validated)
+    state["idp_mfa"] = mfa_asserted(validated, tags)
     if state["mode"] == "user":
-        state["user_name"] = _user_name(db, validated, tags)
-        state["pending"] = {"user": True}
+        attribute = tags.get(USER_ATTRIBUTE_TAG)
+        values = validated.attributes.get(attribute, []) if attribute else [validated.name_id]
+        state["user_name"] = _user_name(db, provider.account_id, values[0] if values else "")
     else:
         pairs = [
             p
             for p in role_pairs(validated.attributes, rt.settings.partition)
             if p.provider_arn == provider_arn
         ]
-        if not pairs:
-            raise AccessDeniedError(
-                "Your identity provider did not give you any role for this account.",
-                reason="saml.no_roles",
-            )
         state["roles"] = [[p.role_arn, p.provider_arn] for p in pairs]
-        if len(pairs) == 1:
-            state["pending"] = {"role": 0}
-    advance(db, state)
     ends = [now() + MAX_CONSOLE_SESSION]
     if validated.session_not_on_or_after:
         ends.append(validated.session_not_on_or_after)
-    session_id = web_sessions(db).create(state, min(ends))
+    return _open(db, state, min(ends))
+
+
+def start_oidc_session(db: Session, token: ValidatedToken, id_token: str) -> dict[str, Any]:
+    """The console session for a validated ID token from the code flow."""
+    rt = runtime()
+    provider = token.provider
+    iam = rt.iam(db, provider.account_id)
+    providers = OidcProviders(iam)
+    provider_arn = providers.arn(provider)
+    tags = dict(providers.tags(provider))
+    state = _new_state("oidc", provider.account_id, provider_arn, token.subject, tags)
+    state["id_token"] = id_token
+    state["session_name"] = _session_name(token.claims)
+    state["idp_mfa"] = web_identity.mfa_asserted(token.claims)
+    if state["mode"] == "user":
+        claim = token.claims.get(tags.get(USER_ATTRIBUTE_TAG, "sub"))
+        state["user_name"] = _user_name(
+            db, provider.account_id, claim if isinstance(claim, str) else ""
+        )
+    else:
+        state["roles"] = [
+            [arn, provider_arn]
+            for arn in web_identity.roles_trusting(rt.sts(db), iam, token, provider_arn)
+        ]
+    exp = token.claims.get("exp")
+    ends = [now() + MAX_CONSOLE_SESSION]
+    if isinstance(exp, int | float):
+        # Switching role re-presents the ID token, so the session ends with it.
+        ends.append(datetime.fromtimestamp(exp, UTC))
+    return _open(db, state, min(ends))
+
+
+def _new_state(
+    via: str, account_id: str, provider_arn: str, subject: str, tags: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "via": via,
+        "account_id": account_id,
+        "provider_arn": provider_arn,
+        # The federated person, for their own MFA device in role-based SSO.
+        "subject": f"{provider_arn} {subject}",
+        "mode": "user" if tags.get(SSO_MODE_TAG) == "user" else "role",
+        "provider_requires_mfa": tags.get(REQUIRE_MFA_TAG) == "true",
+        "roles": [],
+        "current": None,
+        "pending": None,
+        "mfa_done": False,
+    }
+
+
+def _open(db: Session, state: dict[str, Any], expires_at: datetime) -> dict[str, Any]:
+    """Issue at once when there is nothing to choose (one role, or user-based SSO), after a
+    TOTP step if MFA is required; then keep the state server-side and name it in the cookie."""
+    if state["mode"] == "user":
+        state["pending"] = {"user": True}
+    elif not state["roles"]:
+        raise AccessDeniedError(
+            "Your identity provider did not give you any role for this account.",
+            reason=f"{state['via']}.no_roles",
+        )
+    elif len(state["roles"]) == 1:
+        state["pending"] = {"role": 0}
+    advance(db, state)
+    session_id = web_sessions(db).create(state, expires_at)
     cookie.clear()
     cookie["sid"] = session_id
     return state
+
+
+def landing(state: dict[str, Any], console_path: str = "/console") -> str:
+    """Where a person goes after signing in: the TOTP step, the console, or the chooser."""
+    if state["pending"]:
+        return "/console/mfa"
+    return console_path if state["current"] else "/console/roles"
 
 
 def advance(db: Session, state: dict[str, Any]) -> None:
@@ -141,14 +202,22 @@ def advance(db: Session, state: dict[str, Any]) -> None:
 
 
 def _assume_role(db: Session, state: dict[str, Any], index: int) -> dict[str, Any]:
-    validated = assertion_from(state["assertion"], db, state["provider_pk"])
+    rt = runtime()
     role_arn, provider_arn = state["roles"][index]
-    session = (
-        runtime()
-        .saml(db)
-        .assume(validated, RolePair(role_arn, provider_arn), second_factor=state["mfa_done"])
-    )
-    role = session.role_session
+    if state["via"] == "saml":
+        validated = assertion_from(state["assertion"], db, state["provider_pk"])
+        pair = RolePair(role_arn, provider_arn)
+        role = rt.saml(db).assume(validated, pair, second_factor=state["mfa_done"]).role_session
+    else:
+        federation = web_identity.WebIdentityFederation(
+            rt.sts(db),
+            lambda account_id: rt.iam(db, account_id),
+            TokenValidator(KEYS, rt.clock, rt.settings.clock_skew_seconds),
+        )
+        req = SessionRequest(role_arn=role_arn, session_name=state["session_name"])
+        role = federation.assume_role(
+            state["id_token"], req, {}, {}, second_factor=state["mfa_done"]
+        ).role_session
     return {
         "kind": "role",
         "arn": role.arn,
@@ -157,16 +226,12 @@ def _assume_role(db: Session, state: dict[str, Any], index: int) -> dict[str, An
     }
 
 
-def _user_name(db: Session, validated: ValidatedResponse, tags: dict[str, str]) -> str:
-    """User-based SSO: the IAM user the NameID (or the configured attribute) names."""
-    attribute = tags.get(USER_ATTRIBUTE_TAG)
-    values = validated.attributes.get(attribute, []) if attribute else [validated.name_id]
-    name = values[0] if values else ""
-    account_id = validated.provider.account_id
+def _user_name(db: Session, account_id: str, name: str) -> str:
+    """User-based SSO: the IAM user the subject (or the configured attribute) names."""
     no_user = AccessDeniedError(
         f"There is no IAM user {names._shown(name)!r} in account {account_id} for you "
         "to sign in as.",
-        reason="saml.no_such_user",
+        reason="sso.no_such_user",
     )
     if not name or len(name) > names.USER_NAME_MAX or not names.valid_name(name):
         raise no_user
@@ -176,16 +241,24 @@ def _user_name(db: Session, validated: ValidatedResponse, tags: dict[str, str]) 
     return user.name
 
 
+def _session_name(claims: Any) -> str:
+    """RoleSessionName from the person's claims, cut to what AWS accepts."""
+    for claim in ("email", "preferred_username", "sub"):
+        value = claims.get(claim)
+        if isinstance(value, str):
+            cleaned = re.sub(r"[^\w+=,.@-]", "-", value)[:64]
+            if len(cleaned) >= 2:
+                return cleaned
+    return "oidc-user"
+
+
 def _user_session(db: Session, state: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
-    validated = assertion_from(state["assertion"], db, state["provider_pk"])
     iam = rt.iam(db, state["account_id"])
     user = iam.user(state["user_name"])
-    tags = SamlProviders(iam).tags(validated.provider)
-    idp_mfa = mfa_asserted(validated, tags)
-    second_factor = idp_mfa or state["mfa_done"]
+    second_factor = state["idp_mfa"] or state["mfa_done"]
     if not second_factor and (
-        tags.get(REQUIRE_MFA_TAG) == "true"
+        state["provider_requires_mfa"]
         or dict(iam.tags_of("user", user.pk)).get(REQUIRE_MFA_TAG) == "true"
     ):
         raise AccessDeniedError(

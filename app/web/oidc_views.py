@@ -1,0 +1,215 @@
+"""Browser sign-in over OpenID Connect: the authorization code flow with PKCE (S256).
+
+/oidc/login keeps state, nonce and the PKCE verifier in a short-lived signed
+cookie bound to this browser and sends the person to the IdP; /oidc/callback
+accepts only the state it issued, and only once, exchanges the code (Authlib's
+client, with the sealed client secret), validates the ID token exactly as
+AssumeRoleWithWebIdentity does, checks the nonce, then maps the person to the
+roles whose trust policies admit them, or to an IAM user.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from flask import Blueprint
+from flask import Response
+from flask import redirect
+from flask import request
+from itsdangerous import BadSignature
+from itsdangerous import URLSafeTimedSerializer
+
+from app.db.models import OidcProvider
+from app.db.once import use_once
+from app.errors import AccessDeniedError
+from app.errors import IdpCommunicationError
+from app.errors import IdpRejectedClaimError
+from app.errors import InvalidIdentityTokenError
+from app.errors import InvalidInputError
+from app.errors import NoSuchEntityError
+from app.errors import ServiceError
+from app.iam.oidc_providers import OidcProviders
+from app.oidc.jwks import KEYS
+from app.oidc.jwks import fetch_json
+from app.oidc.tokens import TokenValidator
+from app.oidc.urls import secure_enough
+from app.oidc.urls import split_url
+from app.web.common import audit
+from app.web.common import now
+from app.web.common import page_error
+from app.web.common import rate_limited
+from app.web.common import runtime
+from app.web.signin import landing
+from app.web.signin import start_oidc_session
+
+bp = Blueprint("oidc_web", __name__, template_folder="templates")
+
+FLOW_COOKIE = "fedbridge_oidc_flow"
+FLOW_MAX_AGE = 600
+TOKEN_TIMEOUT_SECONDS = 5
+
+
+def _flow_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(runtime().secrets.derive("oidc-browser-flow"))
+
+
+def _redirect_uri() -> str:
+    return f"{runtime().settings.public_base_url}/oidc/callback"
+
+
+def _provider(arn: str) -> tuple[OidcProvider, str]:
+    rt = runtime()
+    account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+    if not (len(account) == 12 and account.isdigit()):
+        raise NoSuchEntityError("No such OpenID Connect provider.", reason="oidc.unknown_provider")
+    with rt.sessions() as db:
+        provider = OidcProviders(rt.iam(db, account)).get(arn)
+        db.expunge(provider)
+    if not provider.browser_client_id or not provider.browser_client_secret_sealed:
+        raise InvalidInputError(
+            "This identity provider is not set up for browser sign-in yet "
+            "(fedbridge oidc set-client).",
+            reason="oidc.no_browser_client",
+        )
+    return provider, rt.secrets.open(provider.browser_client_secret_sealed)
+
+
+def _endpoints(provider: OidcProvider) -> tuple[str, str]:
+    discovery = fetch_json(
+        provider.issuer.rstrip("/") + "/.well-known/openid-configuration", provider.thumbprints
+    )
+    endpoints = discovery.get("authorization_endpoint"), discovery.get("token_endpoint")
+    if discovery.get("issuer") != provider.issuer or not all(
+        isinstance(e, str) and (parts := split_url(e)) is not None and secure_enough(parts)
+        for e in endpoints
+    ):
+        raise IdpCommunicationError(
+            "The identity provider's discovery document has no usable authorization and "
+            "token endpoints.",
+            reason="oidc.bad_discovery",
+        )
+    return endpoints  # type: ignore[return-value]
+
+
+def _client(provider: OidcProvider, secret: str) -> OAuth2Session:
+    return OAuth2Session(
+        provider.browser_client_id,
+        secret,
+        scope="openid email profile",
+        redirect_uri=_redirect_uri(),
+        code_challenge_method="S256",
+    )
+
+
+@bp.get("/oidc/login")
+@rate_limited
+def login() -> Response:
+    arn = request.args.get("provider", "")
+    try:
+        runtime().rate_limiter.check("provider", arn)
+        provider, secret = _provider(arn)
+        authorize_url, _ = _endpoints(provider)
+        state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+        url, _ = _client(provider, secret).create_authorization_url(
+            authorize_url, state=state, nonce=nonce, code_verifier=verifier
+        )
+    except ServiceError as err:
+        return page_error(err, "oidc:Login", resource=arn[:256])
+    response = redirect(url, code=303)
+    response.set_cookie(
+        FLOW_COOKIE,
+        _flow_serializer().dumps({"p": arn, "s": state, "n": nonce, "v": verifier}),
+        max_age=FLOW_MAX_AGE,
+        path="/oidc/callback",
+        httponly=True,
+        secure=runtime().settings.secure_cookies,
+        samesite="Lax",  # the IdP sends the browser back with a top-level GET
+    )
+    audit("oidc:Login", "allowed", account_id=arn.split(":")[4], resource=arn)
+    return response
+
+
+def _flow() -> dict[str, Any]:
+    raw = request.cookies.get(FLOW_COOKIE, "")
+    try:
+        return _flow_serializer().loads(raw, max_age=FLOW_MAX_AGE)  # type: ignore[no-any-return]
+    except BadSignature:
+        raise AccessDeniedError(
+            "This sign-in was not started in this browser, or took longer than ten minutes.",
+            reason="oidc.no_flow",
+        ) from None
+
+
+@bp.get("/oidc/callback")
+@rate_limited
+def callback() -> Response:
+    rt = runtime()
+    fields: dict[str, Any] = {}
+    try:
+        flow = _flow()
+        fields = {"account_id": flow["p"].split(":")[4], "resource": flow["p"]}
+        state = request.args.get("state", "")
+        if not hmac.compare_digest(state.encode(), flow["s"].encode()):
+            raise AccessDeniedError(
+                "This answer does not belong to the sign-in this browser started.",
+                reason="oidc.state_mismatch",
+            )
+        if request.args.get("error"):
+            raise IdpRejectedClaimError(
+                "The identity provider did not sign you in.", reason="oidc.idp_error"
+            )
+        with rt.sessions.begin() as db:
+            if not use_once(
+                db, "oidc-state", state, now() + timedelta(seconds=FLOW_MAX_AGE), now()
+            ):
+                raise InvalidIdentityTokenError(
+                    "This sign-in answer has already been used.", reason="oidc.replayed"
+                )
+        provider, secret = _provider(flow["p"])
+        id_token = _exchange(provider, secret, request.args.get("code", ""), flow["v"])
+        validator = TokenValidator(KEYS, rt.clock, rt.settings.clock_skew_seconds)
+        token = validator.validate(
+            id_token, lambda iss: provider if iss == provider.issuer else None
+        )
+        if not hmac.compare_digest(str(token.claims.get("nonce", "")), flow["n"]):
+            raise InvalidIdentityTokenError(
+                "The ID token does not carry the nonce of this sign-in.",
+                reason="oidc.nonce_mismatch",
+            )
+        fields["detail"] = {"subject": token.subject, "audience": token.audience}
+        with rt.sessions.begin() as db:
+            signed_in = start_oidc_session(db, token, id_token)
+    except ServiceError as err:
+        return page_error(err, "oidc:SignIn", **fields)
+    current = signed_in["current"]
+    audit("oidc:SignIn", "allowed", principal=current["arn"] if current else None, **fields)
+    response = redirect(landing(signed_in), code=303)
+    response.delete_cookie(FLOW_COOKIE, path="/oidc/callback")
+    return response
+
+
+def _exchange(provider: OidcProvider, secret: str, code: str, verifier: str) -> str:
+    """The code for tokens at the IdP's token endpoint; the PKCE verifier proves it is us."""
+    _, token_url = _endpoints(provider)
+    try:
+        tokens = _client(provider, secret).fetch_token(
+            token_url,
+            code=code,
+            code_verifier=verifier,
+            timeout=TOKEN_TIMEOUT_SECONDS,
+        )
+    except Exception as err:  # Authlib raises OAuthError, requests its own: both mean "no"
+        raise IdpRejectedClaimError(
+            "The identity provider refused to exchange the sign-in code.",
+            reason="oidc.code_refused",
+        ) from err
+    id_token = tokens.get("id_token")
+    if not isinstance(id_token, str):
+        raise InvalidIdentityTokenError(
+            "The identity provider returned no ID token.", reason="oidc.no_id_token"
+        )
+    return id_token

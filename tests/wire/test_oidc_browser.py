@@ -1,0 +1,174 @@
+"""Browser sign-in over OpenID Connect with a scripted client keeping cookies: the code flow
+with PKCE against a real test issuer acting as the authorization server."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from html import unescape
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from app.iam.oidc_providers import OidcProviders
+from tests.conftest import Server
+from tests.oidc_issuer import CLIENT_ID
+from tests.oidc_issuer import Issuer
+from tests.wire.test_oidc import World
+
+SECRET = "browser-client-secret"
+
+
+@pytest.fixture
+def issuer() -> Iterator[Issuer]:
+    issuer = Issuer("/realms/corp")
+    issuer.clients[CLIENT_ID] = SECRET
+    yield issuer
+    issuer.stop()
+
+
+@pytest.fixture
+def world(server: Server, issuer: Issuer) -> World:
+    world = World(server, issuer)
+    runtime = server.runtime
+    with runtime.sessions.begin() as db:
+        OidcProviders(runtime.iam(db, world.account_id)).set_browser_client(
+            world.provider_arn, CLIENT_ID, runtime.secrets.seal(SECRET)
+        )
+    return world
+
+
+def _sub_trust(world: World, sub: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": world.provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {"StringEquals": {f"{world.issuer.key}:sub": sub}},
+                }
+            ],
+        }
+    )
+
+
+def _start(server: Server, world: World, browser: requests.Session) -> requests.Response:
+    """/oidc/login, then the issuer's /authorize: returns the redirect back to us."""
+    start = browser.get(
+        server.url + "/oidc/login",
+        params={"provider": world.provider_arn},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert start.status_code == 303, start.text
+    query = parse_qs(urlsplit(start.headers["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
+    assert query["redirect_uri"] == [server.url + "/oidc/callback"]
+    back = browser.get(start.headers["Location"], allow_redirects=False, timeout=10)
+    assert back.status_code == 302
+    return back
+
+
+def test_code_flow_with_pkce_signs_in_to_the_role_the_trust_admits(
+    world: World, server: Server
+) -> None:
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    world.role("NotMine", trust=_sub_trust(world, "someone-else"))
+    world.issuer.extra_claims = {"email": "alice@example.com"}
+    browser = requests.Session()
+    back = _start(server, world, browser)
+    landed = browser.get(back.headers["Location"], allow_redirects=False, timeout=10)
+    assert landed.status_code == 303 and landed.headers["Location"] == "/console"
+    console = browser.get(server.url + "/console", timeout=10)
+    assert "assumed-role/Mine/alice@example.com" in console.text
+    creds = dict(re.findall(r"export (AWS_[A-Z_]+)=(\S+)", unescape(console.text)))
+    sts = server.client(
+        "sts",
+        creds["AWS_ACCESS_KEY_ID"],
+        creds["AWS_SECRET_ACCESS_KEY"],
+        creds["AWS_SESSION_TOKEN"],
+    )
+    assert sts.get_caller_identity()["Arn"].endswith("assumed-role/Mine/alice@example.com")
+
+
+def test_two_trusting_roles_lead_to_the_chooser(world: World, server: Server) -> None:
+    world.role("One", trust=_sub_trust(world, "user-1234"))
+    world.role("Two", trust=_sub_trust(world, "user-1234"))
+    browser = requests.Session()
+    landed = browser.get(
+        _start(server, world, browser).headers["Location"], allow_redirects=False, timeout=10
+    )
+    assert landed.headers["Location"] == "/console/roles"
+    chooser = browser.get(server.url + "/console/roles", timeout=10)
+    assert "role/One" in chooser.text and "role/Two" in chooser.text
+
+
+def test_state_mismatch_is_refused(world: World, server: Server) -> None:
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    browser = requests.Session()
+    back = _start(server, world, browser)
+    forged = back.headers["Location"].replace("state=", "state=x")
+    resp = browser.get(forged, allow_redirects=False, timeout=10)
+    assert resp.status_code == 403 and "does not belong to the sign-in" in resp.text
+
+
+def test_an_answer_without_the_browser_that_asked_is_refused(world: World, server: Server) -> None:
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    back = _start(server, world, requests.Session())
+    resp = requests.get(back.headers["Location"], allow_redirects=False, timeout=10)
+    assert resp.status_code == 403 and "not started in this browser" in resp.text
+
+
+def test_nonce_mismatch_is_refused(world: World, server: Server) -> None:
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    world.issuer.extra_claims = {"nonce": "not-the-one-we-sent"}
+    browser = requests.Session()
+    resp = browser.get(
+        _start(server, world, browser).headers["Location"], allow_redirects=False, timeout=10
+    )
+    assert resp.status_code == 400 and "nonce" in resp.text
+
+
+def test_a_replayed_code_is_refused(world: World, server: Server) -> None:
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    browser = requests.Session()
+    back = _start(server, world, browser)
+    first = browser.get(back.headers["Location"], allow_redirects=False, timeout=10)
+    assert first.headers["Location"] == "/console"
+    # The same callback again, in a browser that keeps the (spent) flow cookie.
+    replay = requests.Session()
+    replay.cookies.update(browser.cookies)
+    again = replay.get(back.headers["Location"], allow_redirects=False, timeout=10)
+    assert again.status_code in (400, 403)
+
+
+def test_user_based_sign_in_by_claim(world: World, server: Server) -> None:
+    world.admin.tag_open_id_connect_provider(
+        OpenIDConnectProviderArn=world.provider_arn,
+        Tags=[
+            {"Key": "fedbridge:sso-mode", "Value": "user"},
+            {"Key": "fedbridge:user-attribute", "Value": "email"},
+        ],
+    )
+    world.admin.create_user(UserName="alice@example.com")
+    world.issuer.extra_claims = {"email": "alice@example.com"}
+    browser = requests.Session()
+    landed = browser.get(
+        _start(server, world, browser).headers["Location"], allow_redirects=False, timeout=10
+    )
+    assert landed.headers["Location"] == "/console"
+    console = browser.get(server.url + "/console", timeout=10)
+    assert f"arn:aws:iam::{world.account_id}:user/alice@example.com" in console.text
+
+
+def test_provider_without_a_browser_client_says_so(server: Server, issuer: Issuer) -> None:
+    world = World(server, issuer)
+    resp = requests.get(
+        server.url + "/oidc/login", params={"provider": world.provider_arn}, timeout=10
+    )
+    assert resp.status_code == 400 and "set-client" in resp.text

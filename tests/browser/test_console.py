@@ -111,3 +111,28 @@ def test_a_refused_sign_in_is_a_readable_page(world: SamlWorld, server: Server, 
     assert "ACS URL" in page.inner_text("#message")
     assert "Traceback" not in page.content()
     shot(page, "09-refused")
+
+
+def test_oidc_sign_in_from_the_start_page(server: Server, page) -> None:  # type: ignore[no-untyped-def]
+    from app.iam.oidc_providers import OidcProviders
+    from tests.oidc_issuer import CLIENT_ID
+    from tests.oidc_issuer import Issuer
+    from tests.wire.test_oidc import World
+
+    issuer = Issuer("/realms/corp")
+    issuer.clients[CLIENT_ID] = "browser-secret"
+    issuer.extra_claims = {"email": "dana@example.com"}
+    try:
+        world = World(server, issuer)
+        with server.runtime.sessions.begin() as db:
+            OidcProviders(server.runtime.iam(db, world.account_id)).set_browser_client(
+                world.provider_arn, CLIENT_ID, server.runtime.secrets.seal("browser-secret")
+            )
+        world.role("Developers")
+        page.goto(f"{server.url}/signin?account={world.account_id}")
+        page.click("a:has-text('OpenID Connect')")  # -> the issuer -> /oidc/callback
+        page.wait_for_url("**/console")
+        assert "assumed-role/Developers/dana@example.com" in page.inner_text("#principal")
+        shot(page, "10-oidc-console")
+    finally:
+        issuer.stop()

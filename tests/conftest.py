@@ -1,7 +1,8 @@
 """Shared fixtures: a real fedbridge server on 127.0.0.1:0, and boto3 clients against it.
 
 Set FEDBRIDGE_TEST_DATABASE_URL (e.g. postgresql+psycopg://…) to run the whole
-suite against that database instead of SQLite; .ci/run does so once.
+suite against that database instead of SQLite, and FEDBRIDGE_TEST_REDIS_URL to
+share rate limits through Redis; .ci/run does both once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from app.runtime import Runtime
 ROOT_ACCOUNT = "111122223333"
 ROOT_KEY = "AKIAFEDBRIDGETEST000"
 ROOT_SECRET = "fedbridge/test/root/secret/0000000000000"  # 40 characters, test-only
+#: Test-only: given to every server the tests start, so they can share one database.
+MASTER_KEY = "GWoR0BbYJwGhdbqpMZQ6t5o3XwJRRChhfJs6-32gK7Q="
 
 
 def _fresh_database_url() -> str | None:
@@ -47,6 +50,7 @@ class Server:
     url: str
     runtime: Runtime
     clock: OffsetClock
+    database_url: str
 
     def client(self, service: str, key: str, secret: str, token: str | None = None) -> object:
         return boto3.client(
@@ -82,9 +86,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         base_url=f"http://127.0.0.1:{port}",
         data_dir=Path(tmp_path_factory.mktemp("fedbridge-data")),
         database_url=_fresh_database_url(),
+        redis_url=os.environ.get("FEDBRIDGE_TEST_REDIS_URL") or None,
         account_id=ROOT_ACCOUNT,
         root_access_key_id=ROOT_KEY,
         root_secret_access_key=ROOT_SECRET,
+        master_key=MASTER_KEY,
         # The suite knocks fast from one address; limits get their own server (test_limits).
         rate_limit_per_ip=0,
         rate_limit_per_provider=0,
@@ -94,7 +100,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     http = make_server("127.0.0.1", port, create_app(settings, runtime), threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()
-    yield Server(f"http://127.0.0.1:{http.port}", runtime, clock)
+    yield Server(f"http://127.0.0.1:{http.port}", runtime, clock, settings.sqlalchemy_url)
     http.shutdown()
     runtime.engine.dispose()
 

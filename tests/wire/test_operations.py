@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,9 @@ def test_health_and_readiness(server: Server) -> None:
 def test_metrics_count_calls_refusals_and_issued_credentials(server: Server, iam, sts) -> None:  # type: ignore[no-untyped-def]
     iam.list_users()
     sts.get_session_token(DurationSeconds=900)
-    bad = requests.post(server.url + "/", data={"Action": "ListUsers", "Version": "2010-05-08"}, timeout=5)
+    bad = requests.post(
+        server.url + "/", data={"Action": "ListUsers", "Version": "2010-05-08"}, timeout=5
+    )
     assert bad.status_code == 403
     text = requests.get(server.url + "/metrics", timeout=5).text
     assert 'fedbridge_requests_total{action="iam:ListUsers",outcome="allowed"}' in text
@@ -37,7 +40,9 @@ def test_metrics_count_calls_refusals_and_issued_credentials(server: Server, iam
 
 
 def test_request_id_header_matches_the_body(server: Server) -> None:
-    resp = requests.post(server.url + "/", data={"Action": "Nope", "Version": "2010-05-08"}, timeout=5)
+    resp = requests.post(
+        server.url + "/", data={"Action": "Nope", "Version": "2010-05-08"}, timeout=5
+    )
     request_id = resp.headers["x-amzn-RequestId"]
     assert f"<RequestId>{request_id}</RequestId>" in resp.text
 
@@ -51,6 +56,7 @@ def limited(tmp_path: Path) -> Iterator[str]:
         base_url=f"http://127.0.0.1:{port}",
         root_access_key_id=ROOT_KEY,
         root_secret_access_key="x" * 40,
+        redis_url=os.environ.get("FEDBRIDGE_TEST_REDIS_URL") or None,
         rate_limit_per_ip=3,
         rate_limit_per_provider=3,
     )
@@ -76,5 +82,8 @@ def test_unsigned_sts_actions_and_sign_in_pages_are_rate_limited(limited: str) -
         resp = requests.post(limited + "/", data=body, timeout=5)
         codes.append(resp.text.split("<Code>")[1].split("</Code>")[0])
     assert "Throttling" in codes and codes[0] == "InvalidIdentityToken"
-    pages = [requests.post(limited + "/saml/acs", data={"SAMLResponse": "x"}, timeout=5) for _ in range(8)]
+    pages = [
+        requests.post(limited + "/saml/acs", data={"SAMLResponse": "x"}, timeout=5)
+        for _ in range(8)
+    ]
     assert any("Too many sign-in attempts" in p.text for p in pages)

@@ -1,0 +1,282 @@
+"""A second host with two gunicorn workers beside the test server, on the same database
+(and Redis, when CI gives one): what one worker learns, every worker knows.
+
+`fedbridge serve --workers 2` runs as a user would run it, with the same public URL and
+master key as the in-process server, as hosts behind one load balancer have.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from botocore.exceptions import ClientError
+
+from tests.conftest import MASTER_KEY
+from tests.conftest import Server
+from tests.conftest import free_port
+from tests.wire.test_saml_api import SamlWorld
+
+
+class Host:
+    def __init__(self, url: str, process: subprocess.Popen[bytes], server: Server) -> None:
+        self.url, self.process, self.server = url, process, server
+
+    def workers(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
+        return [int(pid) for pid in out.stdout.split()]
+
+
+def _at(url: str, server: Server, service: str, key: str, secret: str, token: str | None):  # type: ignore[no-untyped-def]
+    """A boto3 client for `service` at the host `url`."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"}, parameter_validation=False
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def host(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "FEDBRIDGE_DATA_DIR": str(tmp_path_factory.mktemp("second-host")),
+        "FEDBRIDGE_DATABASE_URL": server.database_url,
+        "FEDBRIDGE_BASE_URL": server.runtime.settings.base_url,  # one public URL for all hosts
+        "FEDBRIDGE_MASTER_KEY": MASTER_KEY,
+        "FEDBRIDGE_RATE_LIMIT_PER_IP": "0",
+        "FEDBRIDGE_RATE_LIMIT_PER_PROVIDER": "0",
+    }
+    if os.environ.get("FEDBRIDGE_TEST_REDIS_URL"):
+        env["FEDBRIDGE_REDIS_URL"] = os.environ["FEDBRIDGE_TEST_REDIS_URL"]
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if (
+                requests.get(url + "/readyz", timeout=1).status_code == 200
+                and len(Host(url, process, server).workers()) == 2
+            ):
+                break
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the second host did not start")
+    yield Host(url, process, server)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def test_a_browser_assertion_signs_in_once_across_hosts_and_workers(
+    server: Server, account, host: Host
+) -> None:  # type: ignore[no-untyped-def]
+    world = SamlWorld(server, account)
+    assertion = world.response()
+    first = requests.post(
+        server.url + "/saml/acs",
+        data={"SAMLResponse": assertion},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert first.status_code == 303
+    for _ in range(4):  # fresh connections: both workers of the other host get a turn
+        again = requests.post(
+            host.url + "/saml/acs",
+            data={"SAMLResponse": assertion},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert again.status_code == 400 and "already been used" in again.text
+
+
+def test_a_revocation_is_seen_by_every_worker(server: Server, account, host: Host) -> None:  # type: ignore[no-untyped-def]
+    admin = server.client("iam", account.access_key_id, account.secret_access_key)
+    admin.create_user(UserName="ops")
+    admin.put_user_policy(
+        UserName="ops",
+        PolicyName="p",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
+    key = admin.create_access_key(UserName="ops")["AccessKey"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account.account_id}:user/ops"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = admin.create_role(RoleName="Contract", AssumeRolePolicyDocument=json.dumps(trust))[
+        "Role"
+    ]["Arn"]
+    admin.put_role_policy(
+        RoleName="Contract",
+        PolicyName="p",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        ),
+    )
+    creds = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"]).assume_role(
+        RoleArn=arn, RoleSessionName="agent"
+    )["Credentials"]
+    session = (creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    for _ in range(4):
+        _at(host.url, server, "iam", *session).list_roles()
+    time.sleep(0.01)  # the revocation must be strictly after the session's issue time
+    admin.put_role_policy(
+        RoleName="Contract",
+        PolicyName="AWSRevokeOlderSessions",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Action": "*",
+                        "Resource": "*",
+                        "Condition": {
+                            "DateLessThan": {
+                                "aws:TokenIssueTime": server.clock.now().strftime(
+                                    "%Y-%m-%dT%H:%M:%S.%f"
+                                )[:-3]
+                                + "Z"
+                            }
+                        },
+                    }
+                ],
+            }
+        ),
+    )
+    for _ in range(4):
+        with pytest.raises(ClientError) as err:
+            _at(host.url, server, "iam", *session).list_roles()
+        assert err.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_concurrent_creates_never_pass_the_role_limit(server: Server, account, host: Host) -> None:  # type: ignore[no-untyped-def]
+    admin = server.client("iam", account.access_key_id, account.secret_access_key)
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": account.account_id},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+    for i in range(90):
+        admin.create_role(RoleName=f"r{i}", AssumeRolePolicyDocument=trust)
+
+    def create(i: int) -> str:
+        url = host.url if i % 2 else server.url
+        iam = _at(url, server, "iam", account.access_key_id, account.secret_access_key, None)
+        try:
+            iam.create_role(RoleName=f"c{i}", AssumeRolePolicyDocument=trust)
+            return "created"
+        except ClientError as err:
+            return err.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        outcomes = list(pool.map(create, range(24)))
+    assert outcomes.count("created") == 10 and outcomes.count("LimitExceeded") == 14
+    roles = admin.get_paginator("list_roles").paginate().build_full_result()["Roles"]
+    assert len(roles) == 100
+
+
+def test_kill_9_of_a_worker_loses_no_committed_write(server: Server, account, host: Host) -> None:  # type: ignore[no-untyped-def]
+    created: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(n: int) -> None:
+        iam = _at(host.url, server, "iam", account.access_key_id, account.secret_access_key, None)
+        i = 0
+        while not stop.is_set():
+            name = f"u{n}-{i}"
+            i += 1
+            try:
+                iam.create_user(UserName=name)
+            except Exception:  # the killed worker's requests fail; they were never committed
+                continue
+            with lock:
+                created.append(name)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    victim = host.workers()[0]
+    os.kill(victim, signal.SIGKILL)
+    time.sleep(2.0)  # gunicorn starts a new worker; the other one keeps answering
+    stop.set()
+    for t in threads:
+        t.join()
+    admin = server.client("iam", account.access_key_id, account.secret_access_key)
+    stored = {
+        u["UserName"]
+        for u in admin.get_paginator("list_users").paginate().build_full_result()["Users"]
+    }
+    assert created and set(created) <= stored
+    assert victim not in host.workers() and len(host.workers()) == 2
+    _at(
+        host.url, server, "sts", account.access_key_id, account.secret_access_key, None
+    ).get_caller_identity()
+
+
+def test_metrics_add_up_across_workers(host: Host, server: Server, account) -> None:  # type: ignore[no-untyped-def]
+    sts = _at(host.url, server, "sts", account.access_key_id, account.secret_access_key, None)
+    for _ in range(6):
+        sts.get_caller_identity()
+    text = requests.get(host.url + "/metrics", timeout=5).text
+    line = next(
+        row
+        for row in text.splitlines()
+        if row.startswith(
+            'fedbridge_requests_total{action="sts:GetCallerIdentity",outcome="allowed"}'
+        )
+    )
+    assert float(line.split()[-1]) >= 6

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
@@ -46,13 +47,15 @@ class AuditLog:
 
     def add(self, session: Session, record: AuditRecord) -> None:
         """Record inside the caller's transaction: the event lands if and only if its write does."""
-        session.add(AuditEvent(**asdict(record)))
+        # A Core insert: one row, none of the ORM's unit-of-work (a third of a call's cost).
+        session.execute(insert(AuditEvent), [asdict(record)])
         self._log(record)
 
     def write(self, record: AuditRecord) -> None:
-        """Record in a transaction of its own (refusals, whose own transaction rolled back)."""
+        """Record in a transaction of its own (read-only calls, and refusals whose own
+        transaction rolled back)."""
         with self._sessions.begin() as session:
-            session.add(AuditEvent(**asdict(record)))
+            session.execute(insert(AuditEvent), [asdict(record)])
         self._log(record)
 
     @staticmethod

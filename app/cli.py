@@ -236,6 +236,10 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int) -> N
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", 4)
+            # Each worker gets its own listening socket and the kernel spreads new
+            # connections over them; otherwise long-lived keep-alive connections pile
+            # onto whichever worker accepted first.
+            self.cfg.set("reuse_port", True)
             self.cfg.set("graceful_timeout", 10)
             self.cfg.set("post_fork", _metrics_post_fork)
             self.cfg.set("child_exit", _metrics_child_exit)

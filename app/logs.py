@@ -43,3 +43,6 @@ def configure_logging(json_lines: bool) -> None:
     root.setLevel(logging.INFO)
     # Migrations announce themselves on every start; only their problems matter.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # One line per request is the audit log's job (with who and why); the single-worker
+    # server's access line would say it again, without either.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

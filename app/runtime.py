@@ -22,6 +22,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.crypto import SecretBox
 from app.db.engine import make_engine
+from app.db.engine import make_reader_engine
 from app.db.engine import make_session_factory
 from app.db.engine import migrate
 from app.db.models import AccessKey
@@ -59,6 +60,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    #: Transactions that only read (app.db.engine.make_reader_engine).
+    readers: sessionmaker[Session]
     secrets: SecretBox
     audit: AuditLog
     clock: Clock
@@ -83,6 +86,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=sessions,
+            readers=make_session_factory(make_reader_engine(settings.sqlalchemy_url, engine)),
             secrets=secrets,
             audit=AuditLog(sessions),
             clock=settings.clock,

@@ -162,7 +162,7 @@ def _unmark(marker: str) -> str:
         raise ValidationError("Invalid Marker: pass the Marker of the previous response.") from None
 
 
-@action("sts", "AssumeRoleWithWebIdentity", signed=False)
+@action("sts", "AssumeRoleWithWebIdentity", signed=False, writes=lambda params: False)
 def assume_role_with_web_identity(call: Call) -> Result:
     p, services = call.params, call.services
     call.resource = p.req("RoleArn")

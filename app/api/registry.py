@@ -59,16 +59,32 @@ class ActionSpec:
     handler: Handler
     #: False only for AssumeRoleWithSAML / AssumeRoleWithWebIdentity.
     signed: bool = True
+    #: Whether a call may write (then it runs in a write transaction, and its audit
+    #: record lands in it). Calls that only read run beside writers instead.
+    writes: Callable[[QueryParams], bool] = lambda params: True
 
 
 ACTIONS: dict[str, ActionSpec] = {}
 
 
-def action(service: str, name: str, *, signed: bool = True) -> Callable[[Handler], Handler]:
+def _writes_by_name(name: str) -> Callable[[QueryParams], bool]:
+    read_only = name.startswith(("Get", "List"))
+    return lambda params: not read_only
+
+
+def action(
+    service: str,
+    name: str,
+    *,
+    signed: bool = True,
+    writes: Callable[[QueryParams], bool] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Register a handler. `writes` defaults to: Get*/List* read, everything else writes."""
+
     def register(handler: Handler) -> Handler:
         if name in ACTIONS:
             raise RuntimeError(f"action {name} registered twice")
-        ACTIONS[name] = ActionSpec(service, name, handler, signed)
+        ACTIONS[name] = ActionSpec(service, name, handler, signed, writes or _writes_by_name(name))
         return handler
 
     return register

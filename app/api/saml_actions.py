@@ -122,7 +122,7 @@ def list_saml_provider_tags(call: Call) -> Result:
     }
 
 
-@action("sts", "AssumeRoleWithSAML", signed=False)
+@action("sts", "AssumeRoleWithSAML", signed=False, writes=lambda params: False)
 def assume_role_with_saml(call: Call) -> Result:
     p, services = call.params, call.services
     pair = RolePair(p.req("RoleArn"), p.req("PrincipalArn"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.api.query import QueryParams
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
@@ -62,7 +63,12 @@ def _mfa_checked(call: Call) -> bool:
     return True
 
 
-@action("sts", "AssumeRole")
+def _with_mfa_code(params: QueryParams) -> bool:
+    """Only a TokenCode makes these calls write (the device's newest accepted step)."""
+    return "TokenCode" in params
+
+
+@action("sts", "AssumeRole", writes=_with_mfa_code)
 def assume_role(call: Call) -> Result:
     p = call.params
     mfa_authenticated = _mfa_checked(call)
@@ -87,7 +93,7 @@ def assume_role(call: Call) -> Result:
     return role_session_shape(session)
 
 
-@action("sts", "GetSessionToken")
+@action("sts", "GetSessionToken", writes=_with_mfa_code)
 def get_session_token(call: Call) -> Result:
     p = call.params
     # AWS: any user may get a session token for itself; no policy is consulted.

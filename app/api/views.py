@@ -103,7 +103,8 @@ def query_endpoint() -> Response:
         service, action_name = spec.service, f"{spec.service}:{spec.name}"
         if not spec.signed:
             runtime.rate_limiter.check("ip", request.remote_addr)
-        with runtime.sessions.begin() as session:
+        writes = spec.writes(params)
+        with (runtime.sessions if writes else runtime.readers).begin() as session:
             if spec.signed:
                 caller = authenticate(_incoming(body), runtime, session, spec.service)
             call = Call(
@@ -118,7 +119,12 @@ def query_endpoint() -> Response:
             result = spec.handler(call)
             if spec.signed and not call.authorized:
                 raise RuntimeError(f"handler for {spec.name} never called authorize()")
-            runtime.audit.add(session, _record(runtime, request_id, action_name, call, caller))
+            record = _record(runtime, request_id, action_name, call, caller)
+            if writes:
+                # The record lands if and only if the call's writes do.
+                runtime.audit.add(session, record)
+        if not writes:
+            runtime.audit.write(record)
         return _xml(xml.success(service, spec.name, result, request_id), 200)
     except ServiceError as err:
         return _refuse(runtime, service, err, request_id, action_name, call, caller)

@@ -40,6 +40,7 @@ class SpKeyRing:
         self._sessions = sessions
         self._secrets = secrets_
         self._clock = clock
+        self._opened: dict[str, SpKeyPair] = {}
 
     def ensure(self) -> None:
         with self._sessions() as session:
@@ -83,9 +84,15 @@ class SpKeyRing:
         return kid
 
     def all(self, session: Session) -> list[SpKeyPair]:
-        """Newest first."""
-        rows = session.scalars(select(SpKey).order_by(SpKey.created_at.desc(), SpKey.kid))
-        return [
-            SpKeyPair(row.kid, self._secrets.open(row.private_key_sealed), row.certificate_pem)
-            for row in rows
-        ]
+        """Newest first. Keys never change once made, so each is decrypted once."""
+        rows = session.execute(
+            select(SpKey.kid, SpKey.private_key_sealed, SpKey.certificate_pem).order_by(
+                SpKey.created_at.desc(), SpKey.kid
+            )
+        )
+        pairs = []
+        for kid, sealed, certificate in rows:
+            if kid not in self._opened:
+                self._opened[kid] = SpKeyPair(kid, self._secrets.open(sealed), certificate)
+            pairs.append(self._opened[kid])
+        return pairs

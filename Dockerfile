@@ -10,7 +10,8 @@ RUN useradd --system --uid 10001 --home /var/lib/fedbridge fedbridge \
  && mkdir -p /var/lib/fedbridge && chown fedbridge /var/lib/fedbridge
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-COPY saml_metadata /opt/fedbridge/saml_metadata
+WORKDIR /opt/fedbridge
+COPY saml_metadata ./saml_metadata
 USER fedbridge
 ENV FEDBRIDGE_DATA_DIR=/var/lib/fedbridge
 EXPOSE 8000

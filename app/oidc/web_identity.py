@@ -24,7 +24,6 @@ from app.iam.oidc_providers import OidcProviders
 from app.iam.service import IamService
 from app.oidc.tokens import TokenValidator
 from app.oidc.tokens import ValidatedToken
-from app.sts.service import REQUIRE_MFA_TAG
 from app.sts.service import RoleSession
 from app.sts.service import SessionRequest
 from app.sts.service import StsService
@@ -159,37 +158,16 @@ class WebIdentityFederation:
         # The same keys AssumeRole's trust check sees (session name, request tags…),
         # plus the web identity ones carried in extra_keys.
         keys = {**request_keys, **self.sts.session_keys(req, None)}
-        federated = {"Federated": frozenset({provider_arn})}
-        if not self.sts.trust_allows(role, ACTION, keys, federated):
-            raise denied
-        if (tags or transitive) and not self.sts.trust_allows(
-            role, "sts:TagSession", keys, federated
-        ):
-            raise AccessDeniedError(
-                f"Not authorized to perform sts:TagSession on {req.role_arn}",
-                reason="sts.tag_session_denied",
-            )
-        idp_mfa = mfa_asserted(token.claims) or second_factor
-        if not idp_mfa and (
-            dict(providers.tags(token.provider)).get(REQUIRE_MFA_TAG) == "true"
-            or dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true"
-        ):
-            raise AccessDeniedError(
-                "This role requires multi-factor authentication, and the identity provider "
-                "did not assert it (amr or acr).",
-                reason="mfa.required",
-            )
-        session = self.sts.issue_role_session(
+        session = self.sts.assume_federated(
             role_iam,
             role,
             req,
-            tags=tags,
-            transitive_tag_keys=transitive,
-            source_identity=req.source_identity,
-            mfa_authenticated=idp_mfa,
-            federated_via=f"web:{provider_arn}",
-            chained=False,
-            not_after=None,
+            action=ACTION,
+            keys=keys,
+            provider_arn=provider_arn,
+            provider_tags=dict(providers.tags(token.provider)),
+            mfa_asserted=mfa_asserted(token.claims) or second_factor,
+            via="web",
         )
         return WebIdentitySession(session, token, provider_arn)
 

@@ -21,7 +21,6 @@ from app.errors import InvalidIdentityTokenError
 from app.iam.saml_providers import SamlProviders
 from app.iam.service import IamService
 from app.saml.validate import ValidatedResponse
-from app.sts.service import REQUIRE_MFA_TAG
 from app.sts.service import RoleSession
 from app.sts.service import SessionRequest
 from app.sts.service import StsService
@@ -234,37 +233,17 @@ class SamlFederation:
             keys[f"aws:RequestTag/{key}"] = value
         if tags:
             keys["aws:TagKeys"] = tuple(k for k, _ in tags)
-        federated = {"Federated": frozenset({provider_arn})}
-        if not self.sts.trust_allows(role, "sts:AssumeRoleWithSAML", keys, federated):
-            raise denied
-        if (tags or transitive) and not self.sts.trust_allows(
-            role, "sts:TagSession", keys, federated
-        ):
-            raise AccessDeniedError(
-                f"Not authorized to perform sts:TagSession on {pair.role_arn}",
-                reason="sts.tag_session_denied",
-            )
         provider_tags = providers.tags(provider)
-        idp_mfa = mfa_asserted(validated, provider_tags)
-        if not (idp_mfa or second_factor) and (
-            provider_tags.get(REQUIRE_MFA_TAG) == "true"
-            or dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true"
-        ):
-            raise AccessDeniedError(
-                "This role requires multi-factor authentication, and the identity provider "
-                "did not assert it (AuthnContextClassRef).",
-                reason="mfa.required",
-            )
-        session = self.sts.issue_role_session(
+        session = self.sts.assume_federated(
             role_iam,
             role,
             req,
-            tags=tags,
-            transitive_tag_keys=transitive,
-            source_identity=req.source_identity,
-            mfa_authenticated=idp_mfa or second_factor,
-            federated_via=f"saml:{provider_arn}",
-            chained=False,
+            action="sts:AssumeRoleWithSAML",
+            keys=keys,
+            provider_arn=provider_arn,
+            provider_tags=provider_tags,
+            mfa_asserted=mfa_asserted(validated, provider_tags) or second_factor,
+            via="saml",
             not_after=validated.session_not_on_or_after,
         )
         return SamlSession(

@@ -188,6 +188,59 @@ class StsService:
             chained=chained,
         )
 
+    def assume_federated(
+        self,
+        role_iam: IamService,
+        role: Role,
+        req: SessionRequest,
+        *,
+        action: str,
+        keys: Mapping[str, Any],
+        provider_arn: str,
+        provider_tags: Mapping[str, str],
+        mfa_asserted: bool,
+        via: str,
+        not_after: datetime | None = None,
+    ) -> RoleSession:
+        """The end of every federated path (SAML, web identity; API and browser): the
+        role's trust for `action` (and sts:TagSession when tags come along), MFA when a
+        tag requires it, then the session. `via` is "saml" or "web"; `mfa_asserted` is
+        True when the IdP asserted MFA or this service verified a TOTP code."""
+        federated = {"Federated": frozenset({provider_arn})}
+        if not self.trust_allows(role, action, keys, federated):
+            raise AccessDeniedError(
+                f"Not authorized to perform {action} on {req.role_arn}",
+                reason=f"{'saml' if via == 'saml' else 'oidc'}.trust_denied",
+            )
+        if (req.tags or req.transitive_tag_keys) and not self.trust_allows(
+            role, "sts:TagSession", keys, federated
+        ):
+            raise AccessDeniedError(
+                f"Not authorized to perform sts:TagSession on {req.role_arn}",
+                reason="sts.tag_session_denied",
+            )
+        if not mfa_asserted and (
+            provider_tags.get(REQUIRE_MFA_TAG) == "true"
+            or dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true"
+        ):
+            raise AccessDeniedError(
+                "This role requires multi-factor authentication, and the identity provider "
+                "did not assert it.",
+                reason="mfa.required",
+            )
+        return self.issue_role_session(
+            role_iam,
+            role,
+            req,
+            tags=req.tags,
+            transitive_tag_keys=req.transitive_tag_keys,
+            source_identity=req.source_identity,
+            mfa_authenticated=mfa_asserted,
+            federated_via=f"{via}:{provider_arn}",
+            chained=False,
+            not_after=not_after,
+        )
+
     def trust_allows(
         self,
         role: Role,

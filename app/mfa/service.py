@@ -243,6 +243,14 @@ class MfaService:
         raise self._failure(device, now, "totp.invalid", "invalid MFA one time pass code")
 
     def _failure(self, device: MfaDevice, now: datetime, reason: str, why: str) -> ServiceError:
+        if device.failures + 1 >= MAX_FAILURES:
+            # This failure locks the device: say so, and until when, to the person and the
+            # audit log (totp.lockout), rather than a plain "wrong code".
+            until = (now + LOCKOUT).strftime("%H:%M:%S")
+            reason, why = (
+                "totp.lockout",
+                f"{why}; too many wrong codes, try again after {until} UTC",
+            )
         err = AccessDeniedError(f"MultiFactorAuthentication failed with {why}.", reason=reason)
         pk = device.pk
 

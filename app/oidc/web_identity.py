@@ -24,6 +24,7 @@ from app.iam.oidc_providers import OidcProviders
 from app.iam.service import IamService
 from app.oidc.tokens import TokenValidator
 from app.oidc.tokens import ValidatedToken
+from app.sts.service import MFA_CONTEXTS_TAG
 from app.sts.service import RoleSession
 from app.sts.service import SessionRequest
 from app.sts.service import StsService
@@ -96,7 +97,15 @@ def session_tags(
     return tuple(tags), tuple(transitive)
 
 
-def mfa_asserted(claims: Mapping[str, Any]) -> bool:
+def mfa_asserted(claims: Mapping[str, Any], provider_tags: Mapping[str, str]) -> bool:
+    """Did the IdP assert a second factor? The provider tag fedbridge:mfa-contexts
+    (space-separated amr or acr values) replaces the defaults."""
+    configured = provider_tags.get(MFA_CONTEXTS_TAG)
+    if configured:
+        accepted = frozenset(configured.split())
+        return bool(accepted.intersection(_strings(claims.get("amr")))) or (
+            claims.get("acr") in accepted
+        )
     return bool(MFA_AMR.intersection(_strings(claims.get("amr")))) or claims.get("acr") == MFA_ACR
 
 
@@ -158,6 +167,7 @@ class WebIdentityFederation:
         # The same keys AssumeRole's trust check sees (session name, request tags…),
         # plus the web identity ones carried in extra_keys.
         keys = {**request_keys, **self.sts.session_keys(req, None)}
+        provider_tags = dict(providers.tags(token.provider))
         session = self.sts.assume_federated(
             role_iam,
             role,
@@ -165,8 +175,8 @@ class WebIdentityFederation:
             action=ACTION,
             keys=keys,
             provider_arn=provider_arn,
-            provider_tags=dict(providers.tags(token.provider)),
-            mfa_asserted=mfa_asserted(token.claims) or second_factor,
+            provider_tags=provider_tags,
+            mfa_asserted=mfa_asserted(token.claims, provider_tags) or second_factor,
             via="web",
         )
         return WebIdentitySession(session, token, provider_arn)

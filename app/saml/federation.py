@@ -21,13 +21,13 @@ from app.errors import InvalidIdentityTokenError
 from app.iam.saml_providers import SamlProviders
 from app.iam.service import IamService
 from app.saml.validate import ValidatedResponse
+from app.sts.service import MFA_CONTEXTS_TAG
 from app.sts.service import RoleSession
 from app.sts.service import SessionRequest
 from app.sts.service import StsService
 
 AWS_ATTRIBUTES = "https://aws.amazon.com/SAML/Attributes/"
 ROLE_ATTRIBUTES = (AWS_ATTRIBUTES + "Role", "https://bce.baidu.com/SAML/Attributes/Role")
-MFA_CONTEXTS_TAG = "fedbridge:mfa-contexts"
 #: AuthnContextClassRef values that mean the IdP did a second factor (CONTRACT.md).
 DEFAULT_MFA_CONTEXTS = frozenset(
     {

@@ -62,6 +62,8 @@ PACKED_LIMIT_BYTES = 2048
 
 #: A role, user or provider tagged with this (value "true") needs a second factor.
 REQUIRE_MFA_TAG = "fedbridge:require-mfa"
+#: On a provider: the AuthnContextClassRef (SAML) or amr/acr (OIDC) values that count as MFA.
+MFA_CONTEXTS_TAG = "fedbridge:mfa-contexts"
 _INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105
 _SESSION_NAME = r"[\w+=,.@-]*"
 _EXTERNAL_ID = r"[\w+=,.@:/-]*"

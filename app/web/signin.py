@@ -120,7 +120,7 @@ def start_oidc_session(db: Session, token: ValidatedToken, id_token: str) -> dic
     state = _new_state("oidc", provider.account_id, provider_arn, token.subject, tags)
     state["id_token"] = id_token
     state["session_name"] = _session_name(token.claims)
-    state["idp_mfa"] = web_identity.mfa_asserted(token.claims)
+    state["idp_mfa"] = web_identity.mfa_asserted(token.claims, tags)
     if state["mode"] == "user":
         claim = token.claims.get(tags.get(USER_ATTRIBUTE_TAG, "sub"))
         state["user_name"] = _user_name(

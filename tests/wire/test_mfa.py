@@ -135,8 +135,10 @@ def test_lockout_after_repeated_failures_and_recovery(world: MfaWorld) -> None:
     world.enable()
     wrong = f"{(int(world.code()) + 7) % 1_000_000:06d}"
     for _ in range(5):
-        with pytest.raises(ClientError):
+        with pytest.raises(ClientError) as err:
             world.session_token(wrong)
+    # The failure that locks the device says so, and until when.
+    assert "try again after" in str(err.value)
     with pytest.raises(ClientError) as err:
         world.session_token(world.code())  # even the right code, while locked
     assert _code(err) == "AccessDenied" and "too many wrong codes" in str(err.value)

@@ -351,6 +351,19 @@ def test_mfa_required_by_tag(world: World, issuer: Issuer) -> None:
     world.assume(role, issuer.token(amr=["pwd", "mfa"]))
 
 
+def test_accepted_mfa_values_are_configurable_per_provider(server: Server, issuer: Issuer) -> None:
+    world = World(
+        server, issuer, Tags=[{"Key": "fedbridge:mfa-contexts", "Value": "urn:corp:loa:3"}]
+    )
+    role = world.role("Strict")
+    world.admin.tag_role(
+        RoleName="Strict", Tags=[{"Key": "fedbridge:require-mfa", "Value": "true"}]
+    )
+    world.assume(role, issuer.token(acr="urn:corp:loa:3"))
+    # The configured list replaces the defaults.
+    assert world.refused(role, issuer.token(amr=["mfa"])) == "AccessDenied"
+
+
 def test_role_must_trust_the_provider(world: World, issuer: Issuer, server: Server) -> None:
     other = world.role("OtherIdp", trust=web_trust(world.provider_arn.replace("tenant-1", "x")))
     assert world.refused(other, issuer.token()) == "AccessDenied"

@@ -171,7 +171,16 @@ def audit(**filters: Any) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
+@click.option(
+    "--threads",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Threads per gunicorn worker. Validation is CPU work under one GIL: more "
+    "workers beat more threads; a second thread keeps a worker answering while one "
+    "waits on an identity provider.",
+)
+def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API and the sign-in pages."""
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Before anything imports prometheus_client: workers then share their counters.
@@ -183,7 +192,7 @@ def serve(host: str, port: int, workers: int) -> None:
     if workers == 1:
         _serve_threaded(runtime, host, port)
     else:
-        _serve_gunicorn(runtime.settings, host, port, workers)
+        _serve_gunicorn(runtime.settings, host, port, workers, threads)
 
 
 def _serve_threaded(runtime: Runtime, host: str, port: int) -> None:
@@ -226,7 +235,7 @@ def _metrics_child_exit(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int) -> None:
+def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     from app import create_app
@@ -235,7 +244,7 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int) -> N
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("threads", 4)
+            self.cfg.set("threads", threads)
             # Each worker gets its own listening socket and the kernel spreads new
             # connections over them; otherwise long-lived keep-alive connections pile
             # onto whichever worker accepted first.

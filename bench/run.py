@@ -1,7 +1,7 @@
 """Benchmark fedbridge against moto's server over HTTP. Not a test.
 
     pip install -e '.[test,bench]'
-    python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--no-moto]
+    python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--threads 2] [--no-moto]
 
 Needs wrk (Debian: apt-get install wrk) as the load generator. Starts `fedbridge
 serve` (throw-away data dir) and, in the same run, moto's server as the peer, sets
@@ -83,7 +83,7 @@ def _wait(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
     raise SystemExit(f"{name} did not start")
 
 
-def start_fedbridge(workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_fedbridge(workers: int, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -98,8 +98,9 @@ def start_fedbridge(workers: int) -> tuple[subprocess.Popen[bytes], str]:
         "FEDBRIDGE_RATE_LIMIT_PER_IP": "1000000",
         "FEDBRIDGE_RATE_LIMIT_PER_PROVIDER": "1000000",
     }
+    serve = ["serve", "--port", str(port), "--workers", str(workers), "--threads", str(threads)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "app", *serve],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -264,13 +265,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2, help="per gunicorn worker")
     parser.add_argument("--no-moto", action="store_true")
     args = parser.parse_args()
 
     issuer, idp = Issuer(), TestIdp()
     servers: dict[str, tuple[subprocess.Popen[bytes], str, dict[str, Request]]] = {}
     try:
-        proc, url = start_fedbridge(args.workers)
+        proc, url = start_fedbridge(args.workers, args.threads)
         acs, entity = url + "/saml/acs", url + "/saml/metadata"
         servers["fedbridge"] = (
             proc,
@@ -284,7 +286,8 @@ def main() -> None:
             moto_key = ("AKIAMOTO000000000000", "x" * 40)
             servers["moto"] = (proc, url, scenarios(url, *moto_key, issuer, idp, acs, entity))
         print(
-            f"workers={args.workers} concurrency={args.concurrency} {args.seconds}s per scenario, "
+            f"workers={args.workers} threads={args.threads if args.workers > 1 else 'werkzeug'} "
+            f"concurrency={args.concurrency} {args.seconds}s per scenario, "
             f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, load generator wrk"
         )
         header = f"{'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"

@@ -119,6 +119,15 @@ def first(attributes: Mapping[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def console_duration(attributes: Mapping[str, list[str]], role_maximum: int) -> int | None:
+    """SessionDuration (900-43200 s), kept within what the role allows; ignored when it
+    is not a number, as a console sign-in should not fail over it."""
+    value = first(attributes, "SessionDuration")
+    if value is None or not value.strip().isdigit():
+        return None
+    return max(900, min(int(value), 43200, role_maximum))
+
+
 def mfa_asserted(validated: ValidatedResponse, provider_tags: Mapping[str, str]) -> bool:
     configured = provider_tags.get(MFA_CONTEXTS_TAG)
     accepted = frozenset(configured.split()) if configured else DEFAULT_MFA_CONTEXTS
@@ -171,9 +180,11 @@ class SamlFederation:
         policy_arns: tuple[str, ...] = (),
         request_keys: Mapping[str, str] | None = None,
         second_factor: bool = False,
+        console: bool = False,
     ) -> SamlSession:
         """Assume `pair` (which must be one the assertion offers). `second_factor` is True
-        when this service itself verified a TOTP code (browser sign-in)."""
+        when this service itself verified a TOTP code; `console` for browser sign-in, whose
+        session lasts what the SessionDuration attribute says, as in AWS's console."""
         provider = validated.provider
         providers = SamlProviders(self.iam_for(provider.account_id))
         provider_arn = providers.arn(provider)
@@ -212,6 +223,8 @@ class SamlFederation:
             if name.startswith(AWS_ATTRIBUTES + "PrincipalTag:") and values
         )
         transitive = tuple(attributes.get(AWS_ATTRIBUTES + "TransitiveTagKeys", []))
+        if console and duration_seconds is None:
+            duration_seconds = console_duration(attributes, role.max_session_duration)
         req = SessionRequest(
             role_arn=pair.role_arn,
             session_name=session_name,

@@ -207,7 +207,11 @@ def _assume_role(db: Session, state: dict[str, Any], index: int) -> dict[str, An
     if state["via"] == "saml":
         validated = assertion_from(state["assertion"], db, state["provider_pk"])
         pair = RolePair(role_arn, provider_arn)
-        role = rt.saml(db).assume(validated, pair, second_factor=state["mfa_done"]).role_session
+        role = (
+            rt.saml(db)
+            .assume(validated, pair, second_factor=state["mfa_done"], console=True)
+            .role_session
+        )
     else:
         federation = web_identity.WebIdentityFederation(
             rt.sts(db),

@@ -262,3 +262,28 @@ def test_totp_enrolment_then_prompt_on_the_next_sign_in(world: SamlWorld, server
         third.get(server.url + "/console", allow_redirects=False, timeout=10).headers["Location"]
         == "/console/mfa"
     )
+
+
+def test_session_duration_attribute_sets_the_console_session(
+    world: SamlWorld, server: Server
+) -> None:
+    from tests.saml_idp import AWS_ATTR
+
+    world.admin.update_role(RoleName="Admins", MaxSessionDuration=7200)
+    browser = requests.Session()
+    _post_acs(server, browser, world.response(attributes={AWS_ATTR + "SessionDuration": ["5400"]}))
+    seconds = int(
+        re.search(
+            r'data-seconds="(\d+)"', browser.get(server.url + "/console", timeout=10).text
+        ).group(1)
+    )  # type: ignore[union-attr]
+    assert 5300 < seconds <= 5400
+    # More than the role allows: the role's maximum.
+    other = requests.Session()
+    _post_acs(server, other, world.response(attributes={AWS_ATTR + "SessionDuration": ["43200"]}))
+    seconds = int(
+        re.search(
+            r'data-seconds="(\d+)"', other.get(server.url + "/console", timeout=10).text
+        ).group(1)
+    )  # type: ignore[union-attr]
+    assert 7100 < seconds <= 7200

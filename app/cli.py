@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import sys
 import tempfile
 from dataclasses import asdict
 from datetime import datetime
@@ -176,48 +174,23 @@ def audit(**filters: Any) -> None:
     default=2,
     show_default=True,
     type=click.IntRange(1, 64),
-    help="Threads per gunicorn worker. Validation is CPU work under one GIL: more "
-    "workers beat more threads; a second thread keeps a worker answering while one "
-    "waits on an identity provider.",
+    help="Threads per worker. Validation is CPU work under one GIL: more workers beat "
+    "more threads; a second thread keeps a worker answering while one waits on an "
+    "identity provider.",
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API and the sign-in pages."""
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Before anything imports prometheus_client: workers then share their counters.
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # gunicorn workers (even one, which gunicorn may replace) share their counters
+        # through these files; /metrics adds them up.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fedbridge-metrics-")
     runtime = _start()
     if runtime.created is not None:
         _print_account(runtime.created, as_json=False)
     click.echo(f"fedbridge: root account {runtime.root_account_id()}")
-    if workers == 1:
-        _serve_threaded(runtime, host, port)
-    else:
-        _serve_gunicorn(runtime.settings, host, port, workers, threads)
-
-
-def _serve_threaded(runtime: Runtime, host: str, port: int) -> None:
-    from werkzeug.serving import make_server
-
-    from app import create_app
-
-    server = make_server(host, port, create_app(runtime.settings, runtime), threaded=True)
-
-    def stop(_signum: int, _frame: Any) -> None:
-        # shutdown() waits for serve_forever to return: call it off the main thread.
-        import threading
-
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    signal.signal(signal.SIGTERM, stop)
-    click.echo(f"listening on http://{host}:{server.port}")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-        runtime.engine.dispose()
-        click.echo("stopped")
+    runtime.engine.dispose()  # the workers open their own connections after the fork
+    click.echo(f"listening on http://{host}:{port} ({workers} worker(s) x {threads} threads)")
+    _serve_gunicorn(runtime.settings, host, port, workers, threads)
 
 
 def _metrics_post_fork(_server: Any, _worker: Any) -> None:
@@ -257,5 +230,6 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
             # Each worker opens its own database connections after the fork.
             return create_app(settings)
 
+    # gunicorn stops cleanly on Ctrl-C and SIGTERM (workers finish their requests), and
+    # exits the process itself.
     _Gunicorn().run()
-    sys.exit(0)

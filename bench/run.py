@@ -144,6 +144,12 @@ _WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.body = [==[{body}]==]
 {headers}
+response = function(status, headers, body)
+  if status ~= 200 and not reported then
+    reported = true
+    io.write("FIRST-ERROR " .. status .. " " .. string.sub(body, 1, 300) .. "\\n")
+  end
+end
 done = function(summary, latency, requests)
   io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(99), summary.errors.status,
@@ -168,6 +174,9 @@ def drive(url: str, request: Request, seconds: float, concurrency: int) -> dict[
         check=True,
     ).stdout
     os.unlink(script.name)
+    for row in out.splitlines():
+        if row.startswith("FIRST-ERROR"):
+            print(row, file=sys.stderr)
     line = next(row for row in out.splitlines() if row.startswith("RESULT"))
     requests_, micros, p50, p99, bad, broken = map(int, line.split()[1:])
     return {
@@ -286,7 +295,7 @@ def main() -> None:
             moto_key = ("AKIAMOTO000000000000", "x" * 40)
             servers["moto"] = (proc, url, scenarios(url, *moto_key, issuer, idp, acs, entity))
         print(
-            f"workers={args.workers} threads={args.threads if args.workers > 1 else 'werkzeug'} "
+            f"workers={args.workers} threads={args.threads} "
             f"concurrency={args.concurrency} {args.seconds}s per scenario, "
             f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, load generator wrk"
         )

@@ -223,6 +223,10 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
             # onto whichever worker accepted first.
             self.cfg.set("reuse_port", True)
             self.cfg.set("graceful_timeout", 10)
+            # No control socket under $HOME (gunicorn 24+): nothing here uses it, and a
+            # container's home may be read-only.
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
             self.cfg.set("post_fork", _metrics_post_fork)
             self.cfg.set("child_exit", _metrics_child_exit)
 

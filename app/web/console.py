@@ -12,10 +12,9 @@ from flask import Response
 from flask import redirect
 from flask import request
 from flask import session as cookie
-from sqlalchemy import select
 
-from app.db.models import OidcProvider
 from app.errors import ServiceError
+from app.iam.oidc_providers import OidcProviders
 from app.iam.saml_providers import SamlProviders
 from app.web.common import audit
 from app.web.common import csrf_protected
@@ -168,21 +167,11 @@ def sign_in_start() -> Response:
     saml: list[tuple[str, str]] = []
     oidc: list[tuple[str, str]] = []
     if len(account) == 12 and account.isdigit():
-        with rt.sessions() as db:
-            providers = SamlProviders(rt.iam(db, account))
-            saml = [(p.name, providers.arn(p)) for p in providers.list()]
-            rows = db.scalars(
-                select(OidcProvider)
-                .where(OidcProvider.account_id == account)
-                .order_by(OidcProvider.url_key)
-            )
-            oidc = [
-                (
-                    row.url_key,
-                    f"arn:{rt.settings.partition}:iam::{account}:oidc-provider/{row.url_key}",
-                )
-                for row in rows
-            ]
+        with rt.readers() as db:
+            iam = rt.iam(db, account)
+            saml_providers, oidc_providers = SamlProviders(iam), OidcProviders(iam)
+            saml = [(p.name, saml_providers.arn(p)) for p in saml_providers.list()]
+            oidc = [(p.url_key, oidc_providers.arn(p)) for p in oidc_providers.list()]
     return page("signin.html", account=account if account.isdigit() else "", saml=saml, oidc=oidc)
 
 

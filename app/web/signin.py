@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -15,6 +15,7 @@ from flask import session as cookie
 from sqlalchemy.orm import Session
 
 from app.db.models import MfaDevice
+from app.db.models import SamlProvider
 from app.errors import AccessDeniedError
 from app.iam import names
 from app.iam.oidc_providers import OidcProviders
@@ -29,6 +30,7 @@ from app.oidc.tokens import ValidatedToken
 from app.saml.federation import RolePair
 from app.saml.federation import mfa_asserted
 from app.saml.federation import role_pairs
+from app.saml.metadata import parse_idp_metadata
 from app.saml.validate import ValidatedResponse
 from app.sts.service import REQUIRE_MFA_TAG
 from app.sts.service import IssuedCredentials
@@ -52,32 +54,33 @@ def _credentials(creds: IssuedCredentials) -> dict[str, str]:
 
 
 def _assertion(validated: ValidatedResponse) -> dict[str, Any]:
-    data = asdict(validated)
-    data.pop("provider")
-    data.pop("metadata")
+    """What the console keeps of a validated assertion (the provider is kept by key)."""
+    data = {
+        f.name: getattr(validated, f.name)
+        for f in fields(validated)
+        if f.name not in ("provider", "metadata")
+    }
     for key in ("not_on_or_after", "session_not_on_or_after"):
         data[key] = data[key].isoformat() if data[key] else None
+    data["authn_contexts"] = list(data["authn_contexts"])
     return data
 
 
 def assertion_from(data: dict[str, Any], db: Session, provider_pk: int) -> ValidatedResponse:
-    from app.db.models import SamlProvider
-    from app.saml.metadata import parse_idp_metadata
-
     provider = db.get(SamlProvider, provider_pk)
     if provider is None:
         raise AccessDeniedError(
             "The identity provider you signed in with has been removed.",
             reason="saml.provider_deleted",
         )
-    fields = dict(data)
+    kept = dict(data)
     for key in ("not_on_or_after", "session_not_on_or_after"):
-        fields[key] = datetime.fromisoformat(fields[key]) if fields[key] else None
-    fields["authn_contexts"] = tuple(fields["authn_contexts"])
+        kept[key] = datetime.fromisoformat(kept[key]) if kept[key] else None
+    kept["authn_contexts"] = tuple(kept["authn_contexts"])
     return ValidatedResponse(
         provider=provider,
         metadata=parse_idp_metadata(provider.metadata_document, now()),
-        **fields,
+        **kept,
     )
 
 

@@ -8,6 +8,8 @@ from urllib.parse import quote
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
+from app.api.tags import tag_context
+from app.api.tags import tags_shape
 from app.db.models import AccessKey
 from app.db.models import Group
 from app.db.models import ManagedPolicy
@@ -26,10 +28,6 @@ def _document(text: str) -> str:
     return quote(text, safe="")
 
 
-def _tags(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in pairs]
-
-
 def user_shape(iam: IamService, user: User, *, with_tags: bool = False) -> dict[str, Any]:
     shape: dict[str, Any] = {
         "Path": user.path,
@@ -39,7 +37,7 @@ def user_shape(iam: IamService, user: User, *, with_tags: bool = False) -> dict[
         "CreateDate": user.created_at,
     }
     if with_tags:
-        shape["Tags"] = _tags(iam.tags_of("user", user.pk)) or None
+        shape["Tags"] = tags_shape(iam.tags_of("user", user.pk)) or None
     return shape
 
 
@@ -63,7 +61,7 @@ def role_shape(iam: IamService, role: Role) -> dict[str, Any]:
         "AssumeRolePolicyDocument": _document(role.trust_policy),
         "Description": role.description,
         "MaxSessionDuration": role.max_session_duration,
-        "Tags": _tags(iam.tags_of("role", role.pk)) or None,
+        "Tags": tags_shape(iam.tags_of("role", role.pk)) or None,
     }
 
 
@@ -293,18 +291,11 @@ def delete_group(call: Call) -> Result:
 # --- roles ---------------------------------------------------------------------------
 
 
-def _tag_context(tags: list[tuple[str, str]]) -> dict[str, Any]:
-    context: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in tags}
-    if tags:
-        context["aws:TagKeys"] = tuple(k for k, _ in tags)
-    return context
-
-
 @action("iam", "CreateRole")
 def create_role(call: Call) -> Result:
     iam, p = call.services.iam, call.params
     name, path, tags = p.req("RoleName"), p.get("Path"), p.tags()
-    call.authorize("iam:CreateRole", iam.arn("role", path or "/", name), **_tag_context(tags))
+    call.authorize("iam:CreateRole", iam.arn("role", path or "/", name), **tag_context(tags))
     role = iam.create_role(
         name,
         path,
@@ -361,7 +352,7 @@ def delete_role(call: Call) -> Result:
 def tag_role(call: Call) -> Result:
     iam, p = call.services.iam, call.params
     tags = p.tags()
-    call.authorize("iam:TagRole", _owner_arn(call, "role", p.req("RoleName")), **_tag_context(tags))
+    call.authorize("iam:TagRole", _owner_arn(call, "role", p.req("RoleName")), **tag_context(tags))
     iam.tag("role", iam.role(p.req("RoleName")).pk, tags)
     return None
 
@@ -381,7 +372,7 @@ def untag_role(call: Call) -> Result:
 def list_role_tags(call: Call) -> Result:
     iam, name = call.services.iam, call.params.req("RoleName")
     call.authorize("iam:ListRoleTags", _owner_arn(call, "role", name))
-    return {"Tags": _tags(iam.tags_of("role", iam.role(name).pk)), "IsTruncated": False}
+    return {"Tags": tags_shape(iam.tags_of("role", iam.role(name).pk)), "IsTruncated": False}
 
 
 # --- managed policies ----------------------------------------------------------------

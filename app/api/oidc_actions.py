@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from typing import Any
 
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.api.sts_actions import role_session_shape
+from app.api.tags import tag_context
+from app.api.tags import tags_shape
 from app.errors import InvalidParameterValueError
 from app.errors import ValidationError
 from app.iam import names
@@ -29,17 +29,6 @@ def _providers(call: Call) -> OidcProviders:
     return OidcProviders(call.services.iam)
 
 
-def _tags(pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in pairs]
-
-
-def _tag_context(tags: list[tuple[str, str]]) -> dict[str, Any]:
-    context: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in tags}
-    if tags:
-        context["aws:TagKeys"] = tuple(k for k, _ in tags)
-    return context
-
-
 def _arn(call: Call, providers: OidcProviders) -> str:
     arn = call.params.req("OpenIDConnectProviderArn")
     providers.key_from_arn(arn)  # a malformed ARN is refused before it reaches a message
@@ -51,10 +40,10 @@ def create_open_id_connect_provider(call: Call) -> Result:
     p, providers = call.params, _providers(call)
     url, tags = p.req("Url"), p.tags()
     call.authorize(
-        "iam:CreateOpenIDConnectProvider", providers.arn_for(check_url(url)), **_tag_context(tags)
+        "iam:CreateOpenIDConnectProvider", providers.arn_for(check_url(url)), **tag_context(tags)
     )
     provider = providers.create(url, p.members("ClientIDList"), p.members("ThumbprintList"), tags)
-    return {"OpenIDConnectProviderArn": providers.arn(provider), "Tags": _tags(tags) or None}
+    return {"OpenIDConnectProviderArn": providers.arn(provider), "Tags": tags_shape(tags) or None}
 
 
 @action("iam", "GetOpenIDConnectProvider")
@@ -69,7 +58,7 @@ def get_open_id_connect_provider(call: Call) -> Result:
         "ClientIDList": provider.client_ids,
         "ThumbprintList": provider.thumbprints,
         "CreateDate": provider.created_at,
-        "Tags": _tags(providers.tags(provider)) or None,
+        "Tags": tags_shape(providers.tags(provider)) or None,
     }
 
 
@@ -120,7 +109,7 @@ def delete_open_id_connect_provider(call: Call) -> Result:
 def tag_open_id_connect_provider(call: Call) -> Result:
     providers = _providers(call)
     arn, tags = _arn(call, providers), call.params.tags()
-    call.authorize("iam:TagOpenIDConnectProvider", arn, **_tag_context(tags))
+    call.authorize("iam:TagOpenIDConnectProvider", arn, **tag_context(tags))
     providers.iam.tag(OWNER_KIND, providers.get(arn).pk, tags)
     return None
 
@@ -149,7 +138,7 @@ def list_open_id_connect_provider_tags(call: Call) -> Result:
     page = tags[start : start + limit]
     more = start + limit < len(tags)
     return {
-        "Tags": _tags(page),
+        "Tags": tags_shape(page),
         "IsTruncated": more,
         "Marker": base64.urlsafe_b64encode(page[-1][0].lower().encode()).decode() if more else None,
     }

@@ -8,6 +8,8 @@ from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.api.sts_actions import role_session_shape
+from app.api.tags import tag_context
+from app.api.tags import tags_shape
 from app.db.models import SamlProvider
 from app.errors import InvalidIdentityTokenError
 from app.errors import NoSuchEntityError
@@ -19,10 +21,6 @@ from app.saml.validate import validate_response
 
 def _providers(call: Call) -> SamlProviders:
     return SamlProviders(call.services.iam)
-
-
-def _tags(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in pairs]
 
 
 def _arn_resource(call: Call, providers: SamlProviders) -> str:
@@ -39,9 +37,10 @@ def create_saml_provider(call: Call) -> Result:
     call.authorize(
         "iam:CreateSAMLProvider",
         f"arn:{providers.iam.partition}:iam::{providers.iam.account_id}:saml-provider/{name}",
+        **tag_context(tags),
     )
     provider = providers.create(name, p.req("SAMLMetadataDocument"), tags)
-    return {"SAMLProviderArn": providers.arn(provider), "Tags": _tags(tags) or None}
+    return {"SAMLProviderArn": providers.arn(provider), "Tags": tags_shape(tags) or None}
 
 
 def _provider_shape(providers: SamlProviders, provider: SamlProvider) -> dict[str, Any]:
@@ -49,7 +48,7 @@ def _provider_shape(providers: SamlProviders, provider: SamlProvider) -> dict[st
         "SAMLMetadataDocument": provider.metadata_document,
         "CreateDate": provider.created_at,
         "ValidUntil": provider.valid_until,
-        "Tags": _tags(providers.iam.tags_of(OWNER_KIND, provider.pk)) or None,
+        "Tags": tags_shape(providers.iam.tags_of(OWNER_KIND, provider.pk)) or None,
     }
 
 
@@ -96,7 +95,7 @@ def tag_saml_provider(call: Call) -> Result:
     providers = _providers(call)
     arn = _arn_resource(call, providers)
     tags = call.params.tags()
-    call.authorize("iam:TagSAMLProvider", arn, **{"aws:TagKeys": tuple(k for k, _ in tags)})  # type: ignore[arg-type]
+    call.authorize("iam:TagSAMLProvider", arn, **tag_context(tags))
     providers.iam.tag(OWNER_KIND, providers.get(arn).pk, tags)
     return None
 
@@ -117,7 +116,7 @@ def list_saml_provider_tags(call: Call) -> Result:
     arn = _arn_resource(call, providers)
     call.authorize("iam:ListSAMLProviderTags", arn)
     return {
-        "Tags": _tags(providers.iam.tags_of(OWNER_KIND, providers.get(arn).pk)),
+        "Tags": tags_shape(providers.iam.tags_of(OWNER_KIND, providers.get(arn).pk)),
         "IsTruncated": False,
     }
 

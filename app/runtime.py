@@ -21,6 +21,7 @@ from app.audit import AuditLog
 from app.clock import Clock
 from app.config import Settings
 from app.crypto import SecretBox
+from app.db.config_cache import ConfigCache
 from app.db.engine import make_engine
 from app.db.engine import make_reader_engine
 from app.db.engine import make_session_factory
@@ -68,6 +69,8 @@ class Runtime:
     tokens: TokenCodec
     sp_keys: SpKeyRing
     rate_limiter: RateLimiter
+    #: Configuration read-only calls take without querying (app.db.config_cache).
+    config: ConfigCache
     #: The root account created by this start, if the store was new (its key shown once).
     created: NewAccount | None = None
 
@@ -88,7 +91,7 @@ class Runtime:
             sessions=sessions,
             readers=make_session_factory(make_reader_engine(settings.sqlalchemy_url, engine)),
             secrets=secrets,
-            audit=AuditLog(sessions),
+            audit=AuditLog(engine),
             clock=settings.clock,
             tokens=TokenCodec(key_ring),
             sp_keys=sp_keys,
@@ -97,6 +100,7 @@ class Runtime:
                 settings.rate_limit_per_ip,
                 settings.rate_limit_per_provider,
             ),
+            config=ConfigCache(),
         )
         runtime.created = runtime.bootstrap()
         return runtime

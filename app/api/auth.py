@@ -10,6 +10,7 @@ from app.api.sigv4 import parse_signature
 from app.api.sigv4 import verify_signature
 from app.arn import root_arn
 from app.crypto import SecretUnreadableError
+from app.db.config_cache import cached
 from app.db.models import AccessKey
 from app.db.models import User
 from app.errors import InternalFailureError
@@ -47,7 +48,8 @@ def authenticate(
     if claim.session_token is not None:
         # A session token only goes with temporary (ASIA) credentials.
         raise InvalidClientTokenIdError(_INVALID, reason="sigv4.token_with_long_term_key")
-    key = session.get(AccessKey, claim.access_key_id)
+    key_id = claim.access_key_id
+    key = cached(session, (AccessKey, key_id), lambda: session.get(AccessKey, key_id))
     if key is None:
         raise InvalidClientTokenIdError(_INVALID, reason="sigv4.unknown_key")
     if key.status != "Active":
@@ -66,6 +68,7 @@ def authenticate(
             user_id=key.account_id,
             access_key_id=key.access_key_id,
         )
-    user = session.get(User, key.user_pk)
+    user_pk = key.user_pk
+    user = cached(session, (User, user_pk), lambda: session.get(User, user_pk))
     assert user is not None, "access keys are deleted with their user"
     return runtime.iam(session, user.account_id).user_principal(user, key.access_key_id)

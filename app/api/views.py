@@ -105,6 +105,8 @@ def query_endpoint() -> Response:
             runtime.rate_limiter.check("ip", request.remote_addr)
         writes = spec.writes(params)
         with (runtime.sessions if writes else runtime.readers).begin() as session:
+            if not writes:
+                runtime.config.attach(session)
             if spec.signed:
                 caller = authenticate(_incoming(body), runtime, session, spec.service)
             call = Call(

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON
+from sqlalchemy import BigInteger
 from sqlalchemy import DateTime
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
@@ -328,3 +329,16 @@ class MfaDevice(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class ConfigGeneration(Base):
+    """One row, bumped by database triggers on every write to a configuration table
+    (migration 0006 lists them): read-only calls cache configuration while it stays
+    the same (app.db.config_cache). A new configuration table needs its triggers
+    there too, and an SQLite batch migration that copies a listed table must
+    create them again."""
+
+    __tablename__ = "config_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

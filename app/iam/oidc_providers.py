@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.arn import Arn
+from app.db.config_cache import cached
 from app.db.models import OidcProvider
 from app.errors import EntityAlreadyExistsError
 from app.errors import InvalidInputError
@@ -181,8 +182,12 @@ class OidcProviders:
         return arn.resource.removeprefix("oidc-provider/")
 
     def _find(self, key: str) -> OidcProvider | None:
-        return self.session.scalar(
-            select(OidcProvider).where(
-                OidcProvider.account_id == self.iam.account_id, OidcProvider.url_key == key
-            )
+        return cached(
+            self.session,
+            (OidcProvider, self.iam.account_id, key),
+            lambda: self.session.scalar(
+                select(OidcProvider).where(
+                    OidcProvider.account_id == self.iam.account_id, OidcProvider.url_key == key
+                )
+            ),
         )

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.arn import Arn
+from app.db.config_cache import cached
 from app.db.models import SamlProvider
 from app.errors import EntityAlreadyExistsError
 from app.errors import InvalidInputError
@@ -116,11 +117,15 @@ class SamlProviders:
         return arn.resource.removeprefix("saml-provider/")
 
     def _find(self, name: str) -> SamlProvider | None:
-        return self.session.scalar(
-            select(SamlProvider).where(
-                SamlProvider.account_id == self.iam.account_id,
-                SamlProvider.name_key == name.lower(),
-            )
+        return cached(
+            self.session,
+            (SamlProvider, self.iam.account_id, name.lower()),
+            lambda: self.session.scalar(
+                select(SamlProvider).where(
+                    SamlProvider.account_id == self.iam.account_id,
+                    SamlProvider.name_key == name.lower(),
+                )
+            ),
         )
 
     def metadata(self, provider: SamlProvider) -> IdpMetadata:

@@ -30,6 +30,7 @@ from app.arn import iam_arn
 from app.clock import Clock
 from app.clock import iso_ms
 from app.crypto import SecretBox
+from app.db.config_cache import cached
 from app.db.models import AccessKey
 from app.db.models import Account
 from app.db.models import Group
@@ -172,8 +173,14 @@ class IamService:
         # A name that could never have been created is the caller's mistake, not a miss.
         field, max_len = _NAME_RULES[model]
         names.check_name(field, name, max_len)
-        return self.session.scalar(
-            select(model).where(model.account_id == self.account_id, model.name_key == name.lower())
+        return cached(
+            self.session,
+            (model, self.account_id, name.lower()),
+            lambda: self.session.scalar(
+                select(model).where(
+                    model.account_id == self.account_id, model.name_key == name.lower()
+                )
+            ),
         )
 
     def find_user(self, name: str) -> User | None:
@@ -239,10 +246,15 @@ class IamService:
     # --- tags -----------------------------------------------------------------------
 
     def tags_of(self, kind: OwnerKind, pk: int) -> list[tuple[str, str]]:
-        rows = self.session.scalars(
-            select(Tag).where(Tag.owner_kind == kind, Tag.owner_pk == pk).order_by(Tag.key_lower)
-        )
-        return [(t.key, t.value) for t in rows]
+        def load() -> list[tuple[str, str]]:
+            rows = self.session.execute(
+                select(Tag.key, Tag.value)
+                .where(Tag.owner_kind == kind, Tag.owner_pk == pk)
+                .order_by(Tag.key_lower)
+            )
+            return [(key, value) for key, value in rows]
+
+        return cached(self.session, (Tag, kind, pk), load)
 
     def tag(self, kind: OwnerKind, pk: int, tags: Sequence[tuple[str, str]]) -> None:
         names.check_tags(tags)
@@ -809,6 +821,13 @@ class IamService:
 
     def policy_documents(self, kind: OwnerKind, owner_pk: int) -> list[str]:
         """Every identity policy of a user (with its groups') or a role, as JSON text."""
+        return cached(
+            self.session,
+            ("policy_documents", kind, owner_pk),
+            lambda: self._policy_documents(kind, owner_pk),
+        )
+
+    def _policy_documents(self, kind: OwnerKind, owner_pk: int) -> list[str]:
         owners: list[tuple[str, int]] = [(kind, owner_pk)]
         if kind == "user":
             group_pks = self.session.scalars(

@@ -23,6 +23,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.clock import Clock
 from app.crypto import SecretBox
+from app.db.config_cache import cached
 from app.db.models import SpKey
 
 CERT_LIFETIME = timedelta(days=3650)
@@ -85,6 +86,9 @@ class SpKeyRing:
 
     def all(self, session: Session) -> list[SpKeyPair]:
         """Newest first. Keys never change once made, so each is decrypted once."""
+        return cached(session, SpKey, lambda: self._all(session))
+
+    def _all(self, session: Session) -> list[SpKeyPair]:
         rows = session.execute(
             select(SpKey.kid, SpKey.private_key_sealed, SpKey.certificate_pem).order_by(
                 SpKey.created_at.desc(), SpKey.kid

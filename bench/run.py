@@ -1,7 +1,7 @@
 """Benchmark fedbridge against moto's server over HTTP. Not a test.
 
     pip install -e '.[test,bench]'
-    python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--threads 2] [--no-moto]
+    python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--threads 2] [--no-moto] [--only SAML]
 
 Needs wrk (Debian: apt-get install wrk) as the load generator. Starts `fedbridge
 serve` (throw-away data dir) and, in the same run, moto's server as the peer, sets
@@ -276,6 +276,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2, help="per gunicorn worker")
     parser.add_argument("--no-moto", action="store_true")
+    parser.add_argument("--only", help="run the scenarios whose name contains this")
     args = parser.parse_args()
 
     issuer, idp = Issuer(), TestIdp()
@@ -303,6 +304,8 @@ def main() -> None:
         print(f"{'scenario':36} {'server':10} {header}")
         results: dict[tuple[str, str], dict[str, float]] = {}
         for scenario in servers["fedbridge"][2]:
+            if args.only and args.only.lower() not in scenario.lower():
+                continue
             for name, (_, url, requests_) in servers.items():
                 drive(url, requests_[scenario], 1, args.concurrency)  # warm-up
                 r = drive(url, requests_[scenario], args.seconds, args.concurrency)

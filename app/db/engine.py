@@ -43,7 +43,7 @@ def make_reader_engine(url: str, writer: Engine) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        _begin(conn, "BEGIN")
 
     return engine
 
@@ -81,7 +81,7 @@ def _sqlite_engine(url: str) -> Engine:
         writer.acquire()
         conn.info["fedbridge_writer"] = True
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin(conn, "BEGIN IMMEDIATE")
         except BaseException:
             _release(conn)
             raise
@@ -94,6 +94,11 @@ def _sqlite_engine(url: str) -> Engine:
     event.listen(engine, "rollback", _release)
 
     return engine
+
+
+def _begin(conn: Any, statement: str) -> None:
+    # Straight to sqlite3: through exec_driver_sql, BEGIN cost as much as a query.
+    conn.connection.driver_connection.execute(statement)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection
+from sqlalchemy import Dialect
 from sqlalchemy import Engine
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -44,25 +46,48 @@ class AuditRecord:
         return dict(vars(self))
 
 
-#: A Core insert, built once: one row, none of the ORM's unit of work.
-_INSERT = insert(AuditEvent.__table__)
+class _Insert:
+    """The audit insert, compiled once for the engine's dialect and run on the driver's
+    cursor. Every call writes one row; SQLAlchemy's execution path cost more than
+    SQLite's insert itself. The column types still convert the values (aware UTC
+    datetimes, JSON), through their public bind processors."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        table = AuditEvent.__table__
+        self.columns = [c for c in table.columns if c.name != "id"]
+        compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in self.columns])
+        self.sql = compiled.string
+        # Positional styles (SQLite's qmark) list the parameters in the SQL's order.
+        self.order = compiled.positiontup
+        self.convert = {
+            c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in self.columns
+        }
+
+    def run(self, conn: Connection, row: dict[str, Any]) -> None:
+        values = {k: f(row[k]) if f else row[k] for k, f in self.convert.items()}
+        params: Any = [values[k] for k in self.order] if self.order else values
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(self.sql, params)
+        finally:
+            cursor.close()
 
 
 class AuditLog:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._insert = _Insert(engine.dialect)
 
     def add(self, session: Session, record: AuditRecord) -> None:
         """Record inside the caller's transaction: the event lands if and only if its write does."""
-        session.connection().execute(_INSERT, record.row())
+        self._insert.run(session.connection(), record.row())
         self._log(record)
 
     def write(self, record: AuditRecord) -> None:
         """Record in a transaction of its own (read-only calls, and refusals whose own
-        transaction rolled back). A Core transaction: an ORM session would triple its
-        cost, and every STS call pays it."""
+        transaction rolled back)."""
         with self._engine.begin() as conn:
-            conn.execute(_INSERT, record.row())
+            self._insert.run(conn, record.row())
         self._log(record)
 
     @staticmethod

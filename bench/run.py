@@ -147,7 +147,7 @@ wrk.body = [==[{body}]==]
 response = function(status, headers, body)
   if status ~= 200 and not reported then
     reported = true
-    io.write("FIRST-ERROR " .. status .. " " .. string.sub(body, 1, 300) .. "\\n")
+    io.write("FIRST-ERROR " .. status .. " " .. string.sub(string.gsub(body, "\\n", " "), 1, 400) .. "\\n")
   end
 end
 done = function(summary, latency, requests)

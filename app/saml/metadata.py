@@ -10,6 +10,7 @@ IdP rolling its certificate over with two keys keeps working.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +56,21 @@ def parse_idp_metadata(document: str, now: datetime) -> IdpMetadata:
             "characters.",
             "saml.metadata_size",
         )
+    # Every AssumeRoleWithSAML reads its provider's stored metadata: parse (and verify
+    # its own signature) once per document, check the time on every call.
+    metadata = _parse_cached(document) if len(document) <= _CACHED_CHARS else _parse(document)
+    if metadata.valid_until is not None and metadata.valid_until <= now:
+        raise _invalid("The SAML metadata has expired (validUntil).", "saml.metadata_expired")
+    return metadata
+
+
+#: Real metadata is a few kilobytes; documents up to this size are kept parsed, so
+#: the cache holds at most _CACHED_DOCUMENTS x 1 MB.
+_CACHED_CHARS = 1_000_000
+_CACHED_DOCUMENTS = 32
+
+
+def _parse(document: str) -> IdpMetadata:
     if "<!DOCTYPE" in document or "<!ENTITY" in document:
         raise _invalid("SAML metadata must not contain a DTD or entities.", "saml.metadata_dtd")
     try:
@@ -70,7 +86,7 @@ def parse_idp_metadata(document: str, now: datetime) -> IdpMetadata:
     entity_id = (root.get("entityID") or "").strip()
     if not entity_id or len(entity_id) > 1024:
         raise _invalid("The SAML metadata has no entityID.", "saml.metadata_structure")
-    valid_until = _valid_until(root, now)
+    valid_until = _valid_until(root)
     idp = root.find("md:IDPSSODescriptor", _NS)
     if idp is None:
         raise _invalid("The SAML metadata has no IDPSSODescriptor.", "saml.metadata_structure")
@@ -95,7 +111,10 @@ def parse_idp_metadata(document: str, now: datetime) -> IdpMetadata:
     )
 
 
-def _valid_until(root: etree._Element, now: datetime) -> datetime | None:
+_parse_cached = functools.lru_cache(maxsize=_CACHED_DOCUMENTS)(_parse)
+
+
+def _valid_until(root: etree._Element) -> datetime | None:
     text = root.get("validUntil")
     if not text:
         return None
@@ -105,8 +124,6 @@ def _valid_until(root: etree._Element, now: datetime) -> datetime | None:
         raise _invalid("validUntil is not a valid date.", "saml.metadata_structure") from None
     if moment.tzinfo is None:
         raise _invalid("validUntil must name its time zone.", "saml.metadata_structure")
-    if moment <= now:
-        raise _invalid("The SAML metadata has expired (validUntil).", "saml.metadata_expired")
     return moment
 
 

@@ -575,3 +575,19 @@ def test_a_five_megabyte_body_is_refused(world: SamlWorld, server: Server) -> No
         server.url + "/saml/acs", data={"SAMLResponse": "A" * (5 * 1024 * 1024)}, timeout=30
     )
     assert acs.status_code == 413 and "Traceback" not in acs.text
+
+
+def test_metadata_that_lapses_after_registration_stops_working(world: SamlWorld) -> None:
+    """The parsed metadata is kept per document, but its validUntil counts on every call."""
+    world.admin.update_saml_provider(
+        SAMLProviderArn=world.provider_arn,
+        SAMLMetadataDocument=world.idp.metadata(
+            valid_until=datetime.now(UTC) + timedelta(minutes=2)
+        ),
+    )
+    world.assume(world.response())
+    world.assume(world.response())  # the second call is served the parsed document
+    world.server.clock.advance(180)  # the assertion itself lasts 5 minutes
+    with pytest.raises(ClientError) as err:
+        world.assume(world.response())
+    assert "expired" in err.value.response["Error"]["Message"]

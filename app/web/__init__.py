@@ -10,8 +10,25 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask
+from flask import Request
+from flask.sessions import SecureCookieSession
+from flask.sessions import SecureCookieSessionInterface
 
 from app.runtime import Runtime
+
+#: Paths no browser page lives on: the Query endpoint, health and metrics.
+_NOT_PAGES = frozenset({"/", "/healthz", "/readyz", "/metrics"})
+
+
+class _PageCookies(SecureCookieSessionInterface):
+    """The signed cookie belongs to the pages. API calls never read it, and opening it
+    builds a serializer each time (6% of a refused STS call), so they get Flask's
+    null session: empty, and an error if anything tried to write to it."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path in _NOT_PAGES:
+            return None
+        return super().open_session(app, request)
 
 
 def init_web(app: Flask, runtime: Runtime) -> None:
@@ -21,6 +38,7 @@ def init_web(app: Flask, runtime: Runtime) -> None:
     from app.web.common import secure_headers
 
     app.secret_key = runtime.secrets.derive("flask-session-cookie")
+    app.session_interface = _PageCookies()
     app.config.update(
         SESSION_COOKIE_NAME="fedbridge_session",
         SESSION_COOKIE_HTTPONLY=True,

@@ -210,8 +210,19 @@ def _metrics_child_exit(_server: Any, worker: Any) -> None:
 
 def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
+    from gunicorn.glogging import Logger
 
     from app import create_app
+
+    class _Logs(Logger):  # type: ignore[misc]
+        """gunicorn's own lines (start, worker boot, timeouts, exits) through the root
+        logger, so they come out in --log-format like every other line."""
+
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                log.handlers.clear()
+                log.propagate = True
 
     class _Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -227,6 +238,7 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
             # container's home may be read-only.
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)
+            self.cfg.set("logger_class", _Logs)
             self.cfg.set("post_fork", _metrics_post_fork)
             self.cfg.set("child_exit", _metrics_child_exit)
 

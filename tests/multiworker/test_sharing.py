@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -28,8 +29,10 @@ from tests.wire.test_saml_api import SamlWorld
 
 
 class Host:
-    def __init__(self, url: str, process: subprocess.Popen[bytes], server: Server) -> None:
-        self.url, self.process, self.server = url, process, server
+    def __init__(
+        self, url: str, process: subprocess.Popen[bytes], server: Server, log: Path
+    ) -> None:
+        self.url, self.process, self.server, self.log = url, process, server, log
 
     def workers(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
@@ -69,19 +72,21 @@ def host(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[H
     if os.environ.get("FEDBRIDGE_TEST_REDIS_URL"):
         env["FEDBRIDGE_REDIS_URL"] = os.environ["FEDBRIDGE_TEST_REDIS_URL"]
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path_factory.mktemp("second-host-log") / "stderr.log"
+    with log.open("wb") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
             if (
                 requests.get(url + "/readyz", timeout=1).status_code == 200
-                and len(Host(url, process, server).workers()) == 2
+                and len(Host(url, process, server, log).workers()) == 2
             ):
                 break
         except requests.ConnectionError:
@@ -90,7 +95,7 @@ def host(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[H
     else:
         process.kill()
         pytest.fail("the second host did not start")
-    yield Host(url, process, server)
+    yield Host(url, process, server, log)
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=15)
@@ -280,3 +285,17 @@ def test_metrics_add_up_across_workers(host: Host, server: Server, account) -> N
         )
     )
     assert float(line.split()[-1]) >= 6
+
+
+def test_every_log_line_is_json_with_request_ids_and_no_secrets(host: Host, account) -> None:  # type: ignore[no-untyped-def]
+    refused = requests.post(host.url + "/", data={"Action": "Nope", "Version": "2011-06-15"})
+    request_id = refused.headers["x-amzn-RequestId"]
+    _at(
+        host.url, host.server, "sts", account.access_key_id, account.secret_access_key, None
+    ).get_caller_identity()
+    time.sleep(0.5)  # let the workers' lines reach the file
+    lines = [json.loads(line) for line in host.log.read_text().splitlines() if line.strip()]
+    assert {"gunicorn.error", "fedbridge.api", "fedbridge.audit"} <= {x["logger"] for x in lines}
+    assert any(x.get("request_id") == request_id for x in lines)
+    text = host.log.read_text()
+    assert account.secret_access_key not in text and MASTER_KEY not in text

@@ -26,6 +26,7 @@ from app.api.registry import VERSIONS
 from app.api.registry import Call
 from app.api.registry import lookup
 from app.api.sigv4 import IncomingRequest
+from app.arn import Arn
 from app.audit import AuditRecord
 from app.errors import InternalFailureError
 from app.errors import InvalidParameterValueError
@@ -166,20 +167,28 @@ def _record(
     err: ServiceError | None = None,
 ) -> AuditRecord:
     detail: dict[str, Any] | None = call.audit_detail or None if call else None
+    resource = call.resource if call else None
     return AuditRecord(
         at=runtime.clock.now(),
         request_id=request_id,
         action=action_name,
         outcome="allowed" if err is None else "refused",
-        account_id=caller.account_id if caller else None,
+        account_id=caller.account_id if caller else _account_of(resource),
         principal=caller.arn if caller else None,
-        resource=call.resource if call else None,
+        resource=resource,
         source_ip=request.remote_addr,
         user_agent=request.user_agent.string[:512] or None,
         error_code=err.code if err else None,
         reason=err.reason if err else None,
         detail=detail,
     )
+
+
+def _account_of(resource: str | None) -> str | None:
+    """The account an unsigned call aims at (its role ARN's), so `fedbridge audit
+    --account` lists the federated sign-ins into an account and the attempts on it."""
+    arn = Arn.parse(resource) if resource else None
+    return arn.account if arn and len(arn.account) == 12 and arn.account.isdigit() else None
 
 
 def _xml(body: bytes, status: int) -> Response:

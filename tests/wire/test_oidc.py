@@ -472,6 +472,8 @@ def test_audit_records_accepted_and_refused_tokens(
     world.refused(role, issuer.token(sub="audited-sub", aud="elsewhere"))
     accepted, refused = audit(server, role)
     assert accepted.outcome == "allowed" and accepted.reason is None
+    # Unsigned, yet filed under the account the role belongs to (fedbridge audit --account).
+    assert accepted.account_id == refused.account_id == world.account_id
     assert accepted.detail["provider"] == world.provider_arn
     assert accepted.detail["subject"] == "audited-sub"
     assert accepted.detail["audience"] == CLIENT_ID

@@ -1,7 +1,8 @@
 """Benchmark fedbridge against moto's server over HTTP. Not a test.
 
     pip install -e '.[test,bench]'
-    python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--threads 2] [--no-moto] [--only SAML]
+    python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--threads 2]
+                        [--no-moto] [--only SAML]
 
 Needs wrk (Debian: apt-get install wrk) as the load generator. Starts `fedbridge
 serve` (throw-away data dir) and, in the same run, moto's server as the peer, sets
@@ -147,7 +148,8 @@ wrk.body = [==[{body}]==]
 response = function(status, headers, body)
   if status ~= 200 and not reported then
     reported = true
-    io.write("FIRST-ERROR " .. status .. " " .. string.sub(string.gsub(body, "\\n", " "), 1, 400) .. "\\n")
+    local flat = string.gsub(body, "\\n", " ")
+    io.write("FIRST-ERROR " .. status .. " " .. string.sub(flat, 1, 400) .. "\\n")
   end
 end
 done = function(summary, latency, requests)

@@ -20,6 +20,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.db.models import AuditEvent
+from app.db.models import Base
 from app.metrics import observe_audit
 
 log = logging.getLogger("fedbridge.audit")
@@ -53,7 +54,7 @@ class _Insert:
     datetimes, JSON), through their public bind processors."""
 
     def __init__(self, dialect: Dialect) -> None:
-        table = AuditEvent.__table__
+        table = Base.metadata.tables[AuditEvent.__tablename__]
         self.columns = [c for c in table.columns if c.name != "id"]
         compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in self.columns])
         self.sql = compiled.string

@@ -214,7 +214,7 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
 
     from app import create_app
 
-    class _Logs(Logger):  # type: ignore[misc]
+    class _Logs(Logger):
         """gunicorn's own lines (start, worker boot, timeouts, exits) through the root
         logger, so they come out in --log-format like every other line."""
 
@@ -224,7 +224,7 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
                 log.handlers.clear()
                 log.propagate = True
 
-    class _Gunicorn(BaseApplication):  # type: ignore[misc]
+    class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)

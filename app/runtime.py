@@ -237,6 +237,8 @@ class CallServices:
             keys["aws:UserAgent"] = call.user_agent
         return keys
 
-    def authorize(self, call: Any, action: str, resource: str, context: dict[str, str]) -> None:
+    def authorize(
+        self, call: Any, action: str, resource: str, context: dict[str, str | tuple[str, ...]]
+    ) -> None:
         keys = {**self.request_keys(call), **context}
         Authorizer(self.iam, self.runtime.clock).check(call.caller, action, resource, keys)

@@ -115,7 +115,7 @@ def _paging(call: Call) -> tuple[str | None, int | None]:
 
 def _any(call: Call, kind: str) -> str:
     """The resource of a List action: every entity of that kind in the account."""
-    return call.services.iam.arn(kind, "/", "*")  # type: ignore[no-any-return]
+    return call.services.iam.arn(kind, "/", "*")
 
 
 def _owner_arn(call: Call, kind: str, name: str) -> str:
@@ -123,8 +123,8 @@ def _owner_arn(call: Call, kind: str, name: str) -> str:
     finder = {"user": iam.find_user, "group": iam.find_group, "role": iam.find_role}[kind]
     owner = finder(name)
     if owner is None:
-        return iam.arn(kind, "/", name)  # type: ignore[no-any-return]
-    return iam.arn(kind, owner.path, owner.name)  # type: ignore[no-any-return]
+        return iam.arn(kind, "/", name)
+    return iam.arn(kind, owner.path, owner.name)
 
 
 # --- users -------------------------------------------------------------------------
@@ -142,7 +142,7 @@ def create_user(call: Call) -> Result:
 def _user_or_self(call: Call, action_name: str) -> User | None:
     """The named user, or the caller itself when UserName is omitted (None for root)."""
     iam, name = call.services.iam, call.params.get("UserName")
-    caller = call.caller
+    caller = call.signer
     if name is None:
         if caller.kind == "root":
             call.authorize(action_name, caller.arn)
@@ -160,7 +160,7 @@ def get_user(call: Call) -> Result:
     iam = call.services.iam
     user = _user_or_self(call, "iam:GetUser")
     if user is None:
-        caller = call.caller
+        caller = call.signer
         return {"User": {"UserId": caller.account_id, "Arn": caller.arn, "CreateDate": None}}
     return {"User": user_shape(iam, user, with_tags=True)}
 

@@ -118,7 +118,7 @@ def tag_open_id_connect_provider(call: Call) -> Result:
 def untag_open_id_connect_provider(call: Call) -> Result:
     providers = _providers(call)
     arn, keys = _arn(call, providers), call.params.members("TagKeys")
-    call.authorize("iam:UntagOpenIDConnectProvider", arn, **{"aws:TagKeys": tuple(keys)})  # type: ignore[arg-type]
+    call.authorize("iam:UntagOpenIDConnectProvider", arn, **{"aws:TagKeys": tuple(keys)})
     providers.iam.untag(OWNER_KIND, providers.get(arn).pk, keys)
     return None
 

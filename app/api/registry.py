@@ -42,7 +42,14 @@ class Call:
     #: Extra, non-secret facts for the audit record.
     audit_detail: dict[str, Any] = field(default_factory=dict)
 
-    def authorize(self, action: str, resource: str, **context: str) -> None:
+    @property
+    def signer(self) -> Principal:
+        """The caller of a signed action, always authenticated before its handler runs."""
+        if self.caller is None:
+            raise RuntimeError("an unsigned request reached a signed action's handler")
+        return self.caller
+
+    def authorize(self, action: str, resource: str, **context: str | tuple[str, ...]) -> None:
         """Decide with IAM policy evaluation; AccessDenied unless allowed."""
         self.resource = resource
         self.services.authorize(self, action, resource, context)

@@ -105,7 +105,7 @@ def untag_saml_provider(call: Call) -> Result:
     providers = _providers(call)
     arn = _arn_resource(call, providers)
     keys = call.params.members("TagKeys")
-    call.authorize("iam:UntagSAMLProvider", arn, **{"aws:TagKeys": tuple(keys)})  # type: ignore[arg-type]
+    call.authorize("iam:UntagSAMLProvider", arn, **{"aws:TagKeys": tuple(keys)})
     providers.iam.untag(OWNER_KIND, providers.get(arn).pk, keys)
     return None
 

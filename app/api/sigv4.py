@@ -259,7 +259,7 @@ def verify_signature(
         headers=signed,
         data=req.body,
     )
-    aws_request.params = query  # type: ignore[assignment]
+    aws_request.params = query
     aws_request.context["timestamp"] = claim.timestamp
     verifier = _Verifier(claim, secret, signed)
     canonical = verifier.canonical_request(aws_request)

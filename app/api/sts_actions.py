@@ -87,7 +87,7 @@ def assume_role(call: Call) -> Result:
     # Trust policy and (where AWS needs it) the caller's own policy are both
     # checked inside assume_role; it raises AccessDenied otherwise.
     call.resource = req.role_arn
-    session = call.services.sts.assume_role(call.caller, req, call.services.request_keys(call))
+    session = call.services.sts.assume_role(call.signer, req, call.services.request_keys(call))
     call.authorized = True
     _issued(call, session.credentials.access_key_id, session.arn)
     return role_session_shape(session)
@@ -97,18 +97,18 @@ def assume_role(call: Call) -> Result:
 def get_session_token(call: Call) -> Result:
     p = call.params
     # AWS: any user may get a session token for itself; no policy is consulted.
-    call.authorized, call.resource = True, call.caller.arn
+    call.authorized, call.resource = True, call.signer.arn
     mfa_authenticated = _mfa_checked(call)
     creds = call.services.sts.get_session_token(
-        call.caller, p.integer("DurationSeconds"), mfa_authenticated=mfa_authenticated
+        call.signer, p.integer("DurationSeconds"), mfa_authenticated=mfa_authenticated
     )
-    _issued(call, creds.access_key_id, call.caller.arn)
+    _issued(call, creds.access_key_id, call.signer.arn)
     return {"Credentials": credentials_shape(creds)}
 
 
 @action("sts", "GetCallerIdentity")
 def get_caller_identity(call: Call) -> Result:
-    caller = call.caller
+    caller = call.signer
     # AWS: no permission is needed to ask who you are, even under an explicit Deny.
     call.authorized, call.resource = True, caller.arn
     return {"UserId": caller.user_id, "Account": caller.account_id, "Arn": caller.arn}

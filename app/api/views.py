@@ -43,7 +43,7 @@ bp = Blueprint("api", __name__)
 
 
 def _runtime() -> Runtime:
-    return current_app.extensions["fedbridge"]  # type: ignore[no-any-return]
+    return current_app.extensions["fedbridge"]
 
 
 def _incoming(body: bytes) -> IncomingRequest:
@@ -133,10 +133,10 @@ def query_endpoint() -> Response:
         return _refuse(runtime, service, err, request_id, action_name, call, caller)
     except Exception:
         log.exception("internal failure in %s (request %s)", action_name, request_id)
-        err = InternalFailureError(
+        failure = InternalFailureError(
             "We encountered an internal error. Please try again.", reason="internal"
         )
-        return _refuse(runtime, service, err, request_id, action_name, call, caller)
+        return _refuse(runtime, service, failure, request_id, action_name, call, caller)
 
 
 def _refuse(

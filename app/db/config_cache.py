@@ -45,7 +45,10 @@ class ConfigCache:
         cursor = session.connection().connection.cursor()
         try:
             cursor.execute(_GENERATION)
-            (generation,) = cursor.fetchone()
+            row = cursor.fetchone()
+            if row is None:
+                raise RuntimeError("config_generation has no row: the migrations did not run")
+            (generation,) = row
         finally:
             cursor.close()
         seen, entries = self._current
@@ -66,7 +69,7 @@ def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
     if entries is None:
         return load()
     try:
-        return entries[key]  # type: ignore[no-any-return]
+        return entries[key]
     except KeyError:
         pass
     value = load()

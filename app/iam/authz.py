@@ -20,6 +20,7 @@ from app.iam.service import parsed_policy
 from app.policy import Decision
 from app.policy import RequestContext
 from app.policy import evaluate
+from app.policy.context import ContextValue
 
 _PRINCIPAL_TYPES = {"root": "Account", "user": "User", "assumed-role": "AssumedRole"}
 
@@ -74,7 +75,7 @@ class Authorizer:
         principal: Principal,
         action: str,
         resource: str,
-        request_keys: Mapping[str, str],
+        request_keys: Mapping[str, ContextValue],
     ) -> None:
         if principal.is_root:
             # The root identity may do everything in its own account.
@@ -117,7 +118,7 @@ class Authorizer:
         kind = "user" if principal.kind == "user" else "role"
         return self.iam.policy_documents(kind, principal.owner_pk)
 
-    def _session_policies(self, principal: Principal) -> list | None:  # type: ignore[type-arg]
+    def _session_policies(self, principal: Principal) -> list | None:
         session = principal.session
         if session is None or not (session.policies or session.policy_arns):
             return None

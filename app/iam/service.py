@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,11 +18,12 @@ from typing import Any
 from typing import Generic
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement
 from sqlalchemy import Select
 from sqlalchemy import delete
+from sqlalchemy import false
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session
 
 from app import ids
@@ -184,13 +186,13 @@ class IamService:
         )
 
     def find_user(self, name: str) -> User | None:
-        return self._one(User, name)  # type: ignore[no-any-return]
+        return self._one(User, name)
 
     def find_group(self, name: str) -> Group | None:
-        return self._one(Group, name)  # type: ignore[no-any-return]
+        return self._one(Group, name)
 
     def find_role(self, name: str) -> Role | None:
-        return self._one(Role, name)  # type: ignore[no-any-return]
+        return self._one(Role, name)
 
     def user(self, name: str) -> User:
         user = self.find_user(name)
@@ -221,7 +223,7 @@ class IamService:
         policy = self._one(ManagedPolicy, name)
         if policy is None or policy.path != path + "/":
             return None
-        return policy  # type: ignore[no-any-return]
+        return policy
 
     def policy(self, policy_arn: str) -> ManagedPolicy:
         policy = self.find_policy(policy_arn)
@@ -232,7 +234,11 @@ class IamService:
         return policy
 
     def _page(
-        self, stmt: Select[Any], key: ColumnElement[Any], marker: str | None, max_items: int | None
+        self,
+        stmt: Select[Any],
+        key: InstrumentedAttribute[str],
+        marker: str | None,
+        max_items: int | None,
     ) -> Page[Any]:
         limit = check_max_items(max_items)
         if marker is not None:
@@ -241,7 +247,7 @@ class IamService:
         if len(rows) <= limit:
             return Page(rows, None)
         last = rows[limit - 1]
-        return Page(rows[:limit], _encode_marker(str(getattr(last, key.key))))  # type: ignore[attr-defined]
+        return Page(rows[:limit], _encode_marker(str(getattr(last, key.key))))
 
     # --- tags -----------------------------------------------------------------------
 
@@ -644,7 +650,7 @@ class IamService:
             ManagedPolicy.account_id == self.account_id, ManagedPolicy.path.startswith(prefix)
         )
         if scope == "AWS":
-            stmt = stmt.where(False)  # no AWS-managed policies exist here
+            stmt = stmt.where(false())  # no AWS-managed policies exist here
         if only_attached:
             stmt = stmt.where(
                 select(PolicyAttachment.policy_pk)
@@ -731,7 +737,12 @@ class IamService:
     # --- attachments and inline policies (users, groups, roles alike) -----------------
 
     def owner(self, kind: OwnerKind, name: str) -> User | Group | Role:
-        return {"user": self.user, "group": self.group, "role": self.role}[kind](name)
+        lookup: dict[str, Callable[[str], User | Group | Role]] = {
+            "user": self.user,
+            "group": self.group,
+            "role": self.role,
+        }
+        return lookup[kind](name)
 
     def attach_policy(self, kind: OwnerKind, owner_name: str, policy_arn: str) -> None:
         owner = self.owner(kind, owner_name)

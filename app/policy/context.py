@@ -31,4 +31,4 @@ class RequestContext:
         value = self._folded.get(key.lower())  # type: ignore[attr-defined]
         if isinstance(value, tuple) and not value:
             return None  # an empty multivalued key is the same as an absent one
-        return value  # type: ignore[no-any-return]
+        return value

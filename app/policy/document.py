@@ -171,7 +171,7 @@ def _strings(value: object) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(v, str) and v for v in items):
         raise _malformed("Syntax errors in policy.")
-    return tuple(items)  # type: ignore[arg-type]
+    return tuple(items)
 
 
 def _either(

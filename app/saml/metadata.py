@@ -186,5 +186,5 @@ def sp_metadata(entity_id: str, acs_url: str, certificates: list[str]) -> str:
     )
     # Values set through the tree, so no URL can break out of its attribute.
     root.set("entityID", entity_id)
-    root.find(".//md:AssertionConsumerService", _NS).set("Location", acs_url)  # type: ignore[union-attr]
+    root.find(".//md:AssertionConsumerService", _NS).set("Location", acs_url)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8").decode()

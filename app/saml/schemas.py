@@ -38,4 +38,4 @@ def _validate_xml(xml: Any, schema: str, debug: bool = False) -> Any:
 
 
 def install() -> None:
-    OneLogin_Saml2_XML.validate_xml = staticmethod(_validate_xml)  # type: ignore[method-assign]
+    OneLogin_Saml2_XML.validate_xml = staticmethod(_validate_xml)

@@ -284,9 +284,9 @@ def _strict_checks(
         )
     conditions = response._query_assertion("/saml:Conditions")
     not_before = _time(conditions[0].get("NotBefore")) if conditions else None
-    ends = [_time(conditions[0].get("NotOnOrAfter"))] if conditions else []
-    ends += [_time(c.get("NotOnOrAfter")) for c in confirmations if c.get("Recipient") == acs]
-    ends = [e for e in ends if e is not None]
+    times = [_time(conditions[0].get("NotOnOrAfter"))] if conditions else []
+    times += [_time(c.get("NotOnOrAfter")) for c in confirmations if c.get("Recipient") == acs]
+    ends = [e for e in times if e is not None]
     if not ends:
         raise _refuse("The SAML assertion has no NotOnOrAfter.", "saml.no_expiry")
     if not_before is not None and not_before - sp.skew > now:

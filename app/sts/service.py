@@ -462,7 +462,7 @@ class StsService:
         else:
             duration = self._duration(duration_seconds, maximum, chained=False)
         now = self.clock.now()
-        body = {
+        body: dict[str, Any] = {
             "kind": caller.kind,
             "acct": caller.account_id,
             "arn": caller.arn,

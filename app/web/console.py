@@ -8,10 +8,10 @@ import json
 from datetime import datetime
 
 from flask import Blueprint
-from flask import Response
 from flask import redirect
 from flask import request
 from flask import session as cookie
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.errors import ServiceError
 from app.iam.oidc_providers import OidcProviders
@@ -33,12 +33,12 @@ from app.web.signin import mfa_device
 bp = Blueprint("console", __name__, template_folder="templates")
 
 
-def _not_signed_in() -> Response:
+def _not_signed_in() -> BaseResponse:
     return redirect("/signin", code=303)
 
 
 @bp.get("/console")
-def console() -> Response:
+def console() -> BaseResponse:
     rt = runtime()
     with rt.sessions() as db:
         found = current_state(db)
@@ -97,7 +97,7 @@ def _credentials_file(creds: dict[str, str]) -> str:
 
 
 @bp.get("/console/roles")
-def roles() -> Response:
+def roles() -> BaseResponse:
     rt = runtime()
     with rt.sessions() as db:
         found = current_state(db)
@@ -115,9 +115,9 @@ def roles() -> Response:
 
 @bp.post("/console/roles")
 @csrf_protected
-def choose_role() -> Response:
+def choose_role() -> BaseResponse:
     rt = runtime()
-    state: dict = {}  # type: ignore[type-arg]
+    state: dict = {}
     try:
         with rt.sessions.begin() as db:
             found = current_state(db)
@@ -146,7 +146,7 @@ def choose_role() -> Response:
 
 @bp.post("/console/signout")
 @csrf_protected
-def sign_out() -> Response:
+def sign_out() -> BaseResponse:
     rt = runtime()
     with rt.sessions.begin() as db:
         found = current_state(db)
@@ -160,7 +160,7 @@ def sign_out() -> Response:
 
 
 @bp.get("/signin")
-def sign_in_start() -> Response:
+def sign_in_start() -> BaseResponse:
     """The start page: the account's identity providers, one link each."""
     rt = runtime()
     account = request.args.get("account", "").strip()
@@ -176,11 +176,11 @@ def sign_in_start() -> Response:
 
 
 @bp.get("/console/mfa")
-def mfa_step() -> Response:
+def mfa_step() -> BaseResponse:
     return _mfa_page()
 
 
-def _mfa_page(error: str | None = None, status: int = 200) -> Response:
+def _mfa_page(error: str | None = None, status: int = 200) -> BaseResponse:
     rt = runtime()
     with rt.sessions.begin() as db:
         found = current_state(db)
@@ -213,10 +213,10 @@ def _mfa_page(error: str | None = None, status: int = 200) -> Response:
 @bp.post("/console/mfa")
 @rate_limited
 @csrf_protected
-def mfa_verify() -> Response:
+def mfa_verify() -> BaseResponse:
     rt = runtime()
     code = "".join(request.form.get("code", "").split())
-    state: dict = {}  # type: ignore[type-arg]
+    state: dict = {}
     try:
         with rt.sessions.begin() as db:
             found = current_state(db)

@@ -17,11 +17,11 @@ from typing import Any
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from flask import Blueprint
-from flask import Response
 from flask import redirect
 from flask import request
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.db.models import OidcProvider
 from app.db.once import use_once
@@ -107,7 +107,7 @@ def _client(provider: OidcProvider, secret: str) -> OAuth2Session:
 
 @bp.get("/oidc/login")
 @rate_limited
-def login() -> Response:
+def login() -> BaseResponse:
     arn = request.args.get("provider", "")
     try:
         runtime().rate_limiter.check("provider", arn)
@@ -136,7 +136,7 @@ def login() -> Response:
 def _flow() -> dict[str, Any]:
     raw = request.cookies.get(FLOW_COOKIE, "")
     try:
-        return _flow_serializer().loads(raw, max_age=FLOW_MAX_AGE)  # type: ignore[no-any-return]
+        return _flow_serializer().loads(raw, max_age=FLOW_MAX_AGE)
     except BadSignature:
         raise AccessDeniedError(
             "This sign-in was not started in this browser, or took longer than ten minutes.",
@@ -146,7 +146,7 @@ def _flow() -> dict[str, Any]:
 
 @bp.get("/oidc/callback")
 @rate_limited
-def callback() -> Response:
+def callback() -> BaseResponse:
     rt = runtime()
     fields: dict[str, Any] = {}
     try:

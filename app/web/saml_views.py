@@ -22,6 +22,7 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.db.once import use_once
 from app.errors import AccessDeniedError
@@ -72,7 +73,7 @@ def metadata() -> Response:
 
 @bp.get("/saml/login")
 @rate_limited
-def login() -> Response:
+def login() -> BaseResponse:
     rt = runtime()
     arn = request.args.get("provider", "")
     try:
@@ -129,14 +130,14 @@ def _pending_request() -> dict[str, Any] | None:
     if not raw:
         return None
     try:
-        return _pending_serializer().loads(raw, max_age=PENDING_MAX_AGE)  # type: ignore[no-any-return]
+        return _pending_serializer().loads(raw, max_age=PENDING_MAX_AGE)
     except BadSignature:
         return None
 
 
 @bp.post("/saml/acs")
 @rate_limited
-def acs() -> Response:
+def acs() -> BaseResponse:
     rt = runtime()
     saml_response = request.form.get("SAMLResponse", "")
     fields: dict[str, Any] = {}

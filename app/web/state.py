@@ -44,7 +44,7 @@ class WebSessions:
         row = self.session.get(WebSession, _hash(session_id))
         if row is None or row.expires_at <= self.now:
             return None
-        return json.loads(self.secrets.open(row.data_sealed))  # type: ignore[no-any-return]
+        return json.loads(self.secrets.open(row.data_sealed))
 
     def save(self, session_id: str, data: dict[str, Any]) -> None:
         row = self.session.get(WebSession, _hash(session_id))

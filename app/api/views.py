@@ -46,13 +46,13 @@ def _runtime() -> Runtime:
     return current_app.extensions["fedbridge"]
 
 
-def _incoming(body: bytes) -> IncomingRequest:
+def _incoming(body: bytes, query: list[tuple[str, str]]) -> IncomingRequest:
     return IncomingRequest(
         method=request.method,
         scheme=request.scheme,
         host=request.host,
         path=request.path,
-        query=tuple(parse_pairs(_query_string())),
+        query=tuple(query),
         headers=dict(request.headers.items()),
         body=body,
     )
@@ -94,7 +94,8 @@ def query_endpoint() -> Response:
                 f"The request body exceeds {runtime.settings.max_body_bytes} bytes.",
                 reason="request.too_large",
             ) from None
-        params = QueryParams(parse_pairs(_query_string()) + _form_pairs(body))
+        query = parse_pairs(_query_string())
+        params = QueryParams(query + _form_pairs(body))
         version = params.get("Version")
         service = next((s for s, v in VERSIONS.items() if v == version), service)
         name = params.get("Action")
@@ -109,7 +110,7 @@ def query_endpoint() -> Response:
             if not writes:
                 runtime.config.attach(session)
             if spec.signed:
-                caller = authenticate(_incoming(body), runtime, session, spec.service)
+                caller = authenticate(_incoming(body, query), runtime, session, spec.service)
             call = Call(
                 params=params,
                 caller=caller,

@@ -2,12 +2,14 @@
 
     pip install -e '.[test,bench]'
     python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--threads 2]
-                        [--no-moto] [--only SAML]
+                        [--no-moto] [--only SAML] [--rounds 5] [--log FILE]
 
 Needs wrk (Debian: apt-get install wrk) as the load generator. Starts `fedbridge
 serve` (throw-away data dir) and, in the same run, moto's server as the peer, sets
 up the same providers, roles and user on both with boto3, then drives each
-scenario with wrk over `--concurrency` connections for `--seconds`:
+scenario with wrk over `--concurrency` connections for `--seconds`, split into
+`--rounds` turns that alternate between the servers (medians reported), so a
+shared machine's drift in speed falls on both alike:
 AssumeRoleWithWebIdentity (an RS256 token from a loopback issuer), AssumeRoleWithSAML
 (a Response signed with a key made now), AssumeRole, and a SigV4-signed
 GetCallerIdentity with temporary credentials. Prints requests/s, p50/p99 latency,
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -84,7 +87,9 @@ def _wait(url: str, proc: subprocess.Popen[bytes], name: str) -> None:
     raise SystemExit(f"{name} did not start")
 
 
-def start_fedbridge(workers: int, threads: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_fedbridge(
+    workers: int, threads: int, log: Path | None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -100,12 +105,10 @@ def start_fedbridge(workers: int, threads: int) -> tuple[subprocess.Popen[bytes]
         "FEDBRIDGE_RATE_LIMIT_PER_PROVIDER": "1000000",
     }
     serve = ["serve", "--port", str(port), "--workers", str(workers), "--threads", str(threads)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", *serve],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with open(log or os.devnull, "wb") as stderr:  # the server keeps its own descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", *serve], env=env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
     _wait(url + "/healthz", proc, "fedbridge")
     return proc, url
 
@@ -279,12 +282,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="per gunicorn worker")
     parser.add_argument("--no-moto", action="store_true")
     parser.add_argument("--only", help="run the scenarios whose name contains this")
+    parser.add_argument("--log", type=Path, help="write fedbridge's log lines to this file")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="turns per scenario, sharing --seconds"
+    )
     args = parser.parse_args()
 
     issuer, idp = Issuer(), TestIdp()
     servers: dict[str, tuple[subprocess.Popen[bytes], str, dict[str, Request]]] = {}
     try:
-        proc, url = start_fedbridge(args.workers, args.threads)
+        proc, url = start_fedbridge(args.workers, args.threads, args.log)
         acs, entity = url + "/saml/acs", url + "/saml/metadata"
         servers["fedbridge"] = (
             proc,
@@ -299,7 +306,8 @@ def main() -> None:
             servers["moto"] = (proc, url, scenarios(url, *moto_key, issuer, idp, acs, entity))
         print(
             f"workers={args.workers} threads={args.threads} "
-            f"concurrency={args.concurrency} {args.seconds}s per scenario, "
+            f"concurrency={args.concurrency} {args.seconds}s per scenario in {args.rounds} "
+            "alternating rounds (medians), "
             f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, load generator wrk"
         )
         header = f"{'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}"
@@ -308,9 +316,18 @@ def main() -> None:
         for scenario in servers["fedbridge"][2]:
             if args.only and args.only.lower() not in scenario.lower():
                 continue
-            for name, (_, url, requests_) in servers.items():
+            for _, url, requests_ in servers.values():
                 drive(url, requests_[scenario], 1, args.concurrency)  # warm-up
-                r = drive(url, requests_[scenario], args.seconds, args.concurrency)
+            # The servers take turns, so a shared machine's drift hits both alike;
+            # each figure is the median of the rounds (errors: their sum).
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+            for _ in range(args.rounds):
+                for name, (_, url, requests_) in servers.items():
+                    seconds = max(1, args.seconds // args.rounds)
+                    rounds[name].append(drive(url, requests_[scenario], seconds, args.concurrency))
+            for name, runs in rounds.items():
+                r = {k: statistics.median(run[k] for run in runs) for k in ("rps", "p50", "p99")}
+                r["errors"] = sum(run["errors"] for run in runs)
                 results[(scenario, name)] = r
                 figures = f"{r['rps']:7.0f} {r['p50']:7.2f} {r['p99']:7.2f} {r['errors']:6.0f}"
                 print(f"{scenario:36} {name:10} {figures}")

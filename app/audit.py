@@ -96,4 +96,7 @@ class AuditLog:
         observe_audit(record.action, record.outcome, record.reason, record.detail)
         fields = {k: v for k, v in record.row().items() if v is not None and k != "detail"}
         fields["at"] = record.at.isoformat()
-        log.info(json.dumps(fields, sort_keys=True))
+        # JSON lines carry the fields as an object (app.logs); text lines as key="value",
+        # JSON-quoted: a RoleArn with a newline in it must not forge a second line.
+        summary = " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(fields.items()) if k != "at")
+        log.info("%s", summary, extra={"audit": fields})

@@ -26,9 +26,12 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             line["request_id"] = request_id
+        audit = getattr(record, "audit", None)
+        if audit:
+            line["audit"] = audit
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line)
+        return json.dumps(line, default=str)
 
 
 def configure_logging(json_lines: bool) -> None:

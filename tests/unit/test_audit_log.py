@@ -1,0 +1,52 @@
+"""Audit log lines: structured in JSON mode, one line each in text mode whatever the
+caller put in the request."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import UTC
+from datetime import datetime
+
+from app.audit import AuditLog
+from app.audit import AuditRecord
+from app.logs import JsonFormatter
+
+FORGED = "arn:aws:iam::111122223333:role/x\n2026-01-01 INFO fedbridge.audit outcome=allowed"
+
+
+def _lines(formatter: logging.Formatter) -> list[str]:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    logger = logging.getLogger("fedbridge.audit")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        AuditLog._log(
+            AuditRecord(
+                at=datetime.now(UTC),
+                request_id="r-1",
+                action="sts:AssumeRoleWithWebIdentity",
+                outcome="refused",
+                resource=FORGED,
+                reason="jwt.expired",
+            )
+        )
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(handler)
+    return out.getvalue().splitlines()
+
+
+def test_text_lines_quote_what_callers_sent() -> None:
+    (line,) = _lines(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    assert 'outcome="refused"' in line and 'reason="jwt.expired"' in line
+
+
+def test_json_lines_carry_the_record_as_an_object() -> None:
+    (line,) = _lines(JsonFormatter())
+    audit = json.loads(line)["audit"]
+    assert (audit["resource"], audit["outcome"]) == (FORGED, "refused")

@@ -10,7 +10,7 @@ from app.api.sigv4 import parse_signature
 from app.api.sigv4 import verify_signature
 from app.arn import root_arn
 from app.crypto import SecretUnreadableError
-from app.db.config_cache import cached
+from app.db.config_cache import cached_get
 from app.db.models import AccessKey
 from app.db.models import User
 from app.errors import InternalFailureError
@@ -48,8 +48,7 @@ def authenticate(
     if claim.session_token is not None:
         # A session token only goes with temporary (ASIA) credentials.
         raise InvalidClientTokenIdError(_INVALID, reason="sigv4.token_with_long_term_key")
-    key_id = claim.access_key_id
-    key = cached(session, (AccessKey, key_id), lambda: session.get(AccessKey, key_id))
+    key = cached_get(session, AccessKey, claim.access_key_id)
     if key is None:
         raise InvalidClientTokenIdError(_INVALID, reason="sigv4.unknown_key")
     if key.status != "Active":
@@ -68,7 +67,6 @@ def authenticate(
             user_id=key.account_id,
             access_key_id=key.access_key_id,
         )
-    user_pk = key.user_pk
-    user = cached(session, (User, user_pk), lambda: session.get(User, user_pk))
+    user = cached_get(session, User, key.user_pk)
     assert user is not None, "access keys are deleted with their user"
     return runtime.iam(session, user.account_id).user_principal(user, key.access_key_id)

@@ -80,3 +80,8 @@ def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
         entries.clear()
     entries[key] = value
     return value
+
+
+def cached_get(session: Session, model: type[T], pk: Any) -> T | None:
+    """`session.get(model, pk)` through `cached`."""
+    return cached(session, (model, pk), lambda: session.get(model, pk))

@@ -25,7 +25,7 @@ from app import ids
 from app.arn import Arn
 from app.arn import root_arn
 from app.clock import Clock
-from app.db.config_cache import cached
+from app.db.config_cache import cached_get
 from app.db.models import Role
 from app.db.models import User
 from app.errors import AccessDeniedError
@@ -527,11 +527,11 @@ class StsService:
         body = claims.body
         kind = body["kind"]
         if kind == "assumed-role":
-            role = cached(session, (Role, body["pk"]), lambda: session.get(Role, body["pk"]))
+            role = cached_get(session, Role, body["pk"])
             if role is None or role.role_id != body["oid"]:
                 raise InvalidClientTokenIdError(_INVALID_TOKEN, reason="sts.role_deleted")
         elif kind == "user":
-            user = cached(session, (User, body["pk"]), lambda: session.get(User, body["pk"]))
+            user = cached_get(session, User, body["pk"])
             if user is None or user.user_id != body["oid"]:
                 raise InvalidClientTokenIdError(_INVALID_TOKEN, reason="sts.user_deleted")
         issued_at = datetime.fromtimestamp(body["iat_ms"] / 1000, UTC)

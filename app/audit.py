@@ -55,13 +55,13 @@ class _Insert:
 
     def __init__(self, dialect: Dialect) -> None:
         table = Base.metadata.tables[AuditEvent.__tablename__]
-        self.columns = [c for c in table.columns if c.name != "id"]
-        compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in self.columns])
+        columns = [c for c in table.columns if c.name != "id"]
+        compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in columns])
         self.sql = compiled.string
         # Positional styles (SQLite's qmark) list the parameters in the SQL's order.
         self.order = compiled.positiontup
         self.convert = {
-            c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in self.columns
+            c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
         }
 
     def run(self, conn: Connection, row: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from app.errors import ServiceError
 from app.errors import ValidationError
 from app.iam.authz import Authorizer
 from app.iam.service import IamService
+from app.policy.context import ContextValue
 from app.ratelimit import InProcessCounter
 from app.ratelimit import RateLimiter
 from app.ratelimit import RedisCounter
@@ -238,7 +239,7 @@ class CallServices:
         return keys
 
     def authorize(
-        self, call: Any, action: str, resource: str, context: dict[str, str | tuple[str, ...]]
+        self, call: Any, action: str, resource: str, context: dict[str, ContextValue]
     ) -> None:
         keys = {**self.request_keys(call), **context}
         Authorizer(self.iam, self.runtime.clock).check(call.caller, action, resource, keys)

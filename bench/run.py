@@ -321,9 +321,9 @@ def main() -> None:
             # The servers take turns, so a shared machine's drift hits both alike;
             # each figure is the median of the rounds (errors: their sum).
             rounds: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+            seconds = max(1, args.seconds // args.rounds)
             for _ in range(args.rounds):
                 for name, (_, url, requests_) in servers.items():
-                    seconds = max(1, args.seconds // args.rounds)
                     rounds[name].append(drive(url, requests_[scenario], seconds, args.concurrency))
             for name, runs in rounds.items():
                 r = {k: statistics.median(run[k] for run in runs) for k in ("rps", "p50", "p99")}

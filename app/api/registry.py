@@ -19,6 +19,7 @@ from typing import Any
 from app.api.query import QueryParams
 from app.errors import InvalidActionError
 from app.iam.principal import Principal
+from app.policy.context import ContextValue
 
 VERSIONS = {"iam": "2010-05-08", "sts": "2011-06-15"}
 
@@ -49,7 +50,7 @@ class Call:
             raise RuntimeError("an unsigned request reached a signed action's handler")
         return self.caller
 
-    def authorize(self, action: str, resource: str, **context: str | tuple[str, ...]) -> None:
+    def authorize(self, action: str, resource: str, **context: ContextValue) -> None:
         """Decide with IAM policy evaluation; AccessDenied unless allowed."""
         self.resource = resource
         self.services.authorize(self, action, resource, context)

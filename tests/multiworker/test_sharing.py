@@ -294,10 +294,10 @@ def test_every_log_line_is_json_with_request_ids_and_no_secrets(host: Host, acco
         host.url, host.server, "sts", account.access_key_id, account.secret_access_key, None
     ).get_caller_identity()
     time.sleep(0.5)  # let the workers' lines reach the file
-    lines = [json.loads(line) for line in host.log.read_text().splitlines() if line.strip()]
+    text = host.log.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
     assert {"gunicorn.error", "fedbridge.api", "fedbridge.audit"} <= {x["logger"] for x in lines}
     assert any(x.get("request_id") == request_id for x in lines)
     (audited,) = [x["audit"] for x in lines if x.get("request_id") == request_id and "audit" in x]
     assert (audited["outcome"], audited["error_code"]) == ("refused", "InvalidAction")
-    text = host.log.read_text()
     assert account.secret_access_key not in text and MASTER_KEY not in text

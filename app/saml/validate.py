@@ -33,13 +33,13 @@ from app.errors import ExpiredFederationTokenError
 from app.errors import IdpRejectedClaimError
 from app.errors import InvalidIdentityTokenError
 from app.errors import ServiceError
-from app.saml import schemas
+from app.saml import patches
 from app.saml.metadata import IdpMetadata
 from app.saml.metadata import parse_idp_metadata
 from app.saml.sp import SpKeyPair
 
 log = logging.getLogger("fedbridge.saml")
-schemas.install()
+patches.install()
 
 #: AWS's limit on AssumeRoleWithSAML's SAMLAssertion (base64 characters).
 MAX_RESPONSE_CHARS = 100_000

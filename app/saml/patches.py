@@ -1,24 +1,33 @@
-"""python3-saml validates every Response against the SAML XML schema, and parses that
-schema from disk each time: a millisecond per call, most of a call's cost. Here each
-schema is parsed once, when fedbridge is imported, and kept. Same files, same
-validation; only the re-parsing goes.
+"""The two places fedbridge changes python3-saml: work it repeats on every call is done
+once. Same files, same checks, same results; only the repetition goes.
 
+Schemas. python3-saml validates every Response against the SAML XML schema and
+parses that schema from disk each time: a millisecond per call, most of a call's
+cost. Here each schema is parsed once, when fedbridge is imported, and kept.
 Parsing happens then, in the importing thread, and never in a request: libxml2 sets
 up its schema types on the first parse, and two request threads racing there broke
 every later parse in the process ("the given type is not a built-in type", seen under
 the benchmark; SAML then failed until a restart). Validations share one XMLSchema
 object, whose error log is shared too, so they take turns.
+
+XPath. python3-saml runs about 56 XPath queries per Response, each compiled afresh by
+`element.xpath(query)`. Here each query text is compiled once (lxml's XPath objects
+lock themselves per evaluation, so threads may share them). The texts are
+python3-saml's own constants; IDs travel as XPath variables, never in the text, and
+the cache is bounded all the same.
 """
 
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from os.path import dirname
 from os.path import join
 from typing import Any
 
 from lxml import etree
 from onelogin.saml2 import xml_utils
+from onelogin.saml2.constants import OneLogin_Saml2_Constants
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 #: Every schema python3-saml validates with (responses, logout messages, metadata).
@@ -43,7 +52,21 @@ def _validate_xml(xml: Any, schema: str, debug: bool = False) -> Any:
     return xml if valid else "invalid_xml"
 
 
+@lru_cache(maxsize=256)
+def _compiled(query: str) -> etree.XPath:
+    return etree.XPath(query, namespaces=OneLogin_Saml2_Constants.NSMAP)
+
+
+def _query(dom: Any, query: str, context: Any = None, tagid: str | None = None) -> Any:
+    """OneLogin_Saml2_XML.query, with the query compiled once."""
+    source = dom if context is None else context
+    if tagid is None:
+        return _compiled(query)(source)
+    return _compiled(query)(source, tagid=tagid)
+
+
 def install() -> None:
     if not _schemas:
         _schemas.update({name: _parse(name) for name in SCHEMAS})
     OneLogin_Saml2_XML.validate_xml = staticmethod(_validate_xml)
+    OneLogin_Saml2_XML.query = staticmethod(_query)

@@ -1,7 +1,7 @@
 """Benchmark fedbridge against moto's server over HTTP. Not a test.
 
     pip install -e '.[test,bench]'
-    python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--threads 2]
+    python bench/run.py [--seconds 10] [--concurrency 4] [--workers 1] [--threads 1]
                         [--no-moto] [--only SAML] [--rounds 5] [--log FILE]
 
 Needs wrk (Debian: apt-get install wrk) as the load generator. Starts `fedbridge
@@ -279,7 +279,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2, help="per gunicorn worker")
+    parser.add_argument("--threads", type=int, default=1, help="per gunicorn worker")
     parser.add_argument("--no-moto", action="store_true")
     parser.add_argument("--only", help="run the scenarios whose name contains this")
     parser.add_argument("--log", type=Path, help="write fedbridge's log lines to this file")

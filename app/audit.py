@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from app.db.engine import execute_alone
 from app.db.models import AuditEvent
 from app.db.models import Base
 from app.metrics import observe_audit
@@ -64,12 +65,14 @@ class _Insert:
             c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
         }
 
-    def run(self, conn: Connection, row: dict[str, Any]) -> None:
+    def params(self, row: dict[str, Any]) -> Any:
         values = {k: f(row[k]) if f else row[k] for k, f in self.convert.items()}
-        params: Any = [values[k] for k in self.order] if self.order else values
+        return [values[k] for k in self.order] if self.order else values
+
+    def run(self, conn: Connection, row: dict[str, Any]) -> None:
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(self.sql, params)
+            cursor.execute(self.sql, self.params(row))
         finally:
             cursor.close()
 
@@ -87,8 +90,7 @@ class AuditLog:
     def write(self, record: AuditRecord) -> None:
         """Record in a transaction of its own (read-only calls, and refusals whose own
         transaction rolled back)."""
-        with self._engine.begin() as conn:
-            self._insert.run(conn, record.row())
+        execute_alone(self._engine, self._insert.sql, self._insert.params(record.row()))
         self._log(record)
 
     @staticmethod

@@ -22,8 +22,9 @@ from app.clock import Clock
 from app.config import Settings
 from app.crypto import SecretBox
 from app.db.config_cache import ConfigCache
+from app.db.engine import SessionFactory
 from app.db.engine import make_engine
-from app.db.engine import make_reader_engine
+from app.db.engine import make_reader_sessions
 from app.db.engine import make_session_factory
 from app.db.engine import migrate
 from app.db.models import AccessKey
@@ -62,8 +63,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
-    #: Transactions that only read (app.db.engine.make_reader_engine).
-    readers: sessionmaker[Session]
+    #: Transactions that only read (app.db.engine.make_reader_sessions).
+    readers: SessionFactory
     secrets: SecretBox
     audit: AuditLog
     clock: Clock
@@ -90,7 +91,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            readers=make_session_factory(make_reader_engine(settings.sqlalchemy_url, engine)),
+            readers=make_reader_sessions(settings.sqlalchemy_url, engine),
             secrets=secrets,
             audit=AuditLog(engine),
             clock=settings.clock,

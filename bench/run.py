@@ -13,7 +13,7 @@ shared machine's drift in speed falls on both alike:
 AssumeRoleWithWebIdentity (an RS256 token from a loopback issuer), AssumeRoleWithSAML
 (a Response signed with a key made now), AssumeRole, and a SigV4-signed
 GetCallerIdentity with temporary credentials. Prints requests/s, p50/p99 latency,
-errors, the servers' peak memory and fedbridge/moto ratios.
+errors, the servers' memory (peak RSS, and PSS) and fedbridge/moto ratios.
 
 fedbridge validates everything (signatures, audience, expiry, trust policy); moto
 validates neither the token nor the assertion. Client and servers share the
@@ -62,14 +62,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """Peak resident memory of a server and its children (gunicorn workers)."""
+def _memory_mb(pid: int, file: str, field: str) -> float:
+    """A /proc memory figure (kB) summed over a server and its children (gunicorn workers)."""
     children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     total = 0
     for p in [pid, *map(int, children.stdout.split())]:
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+            for line in Path(f"/proc/{p}/{file}").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
         except FileNotFoundError:
             pass
@@ -335,7 +335,11 @@ def main() -> None:
                 ratio = results[(scenario, "fedbridge")]["rps"] / results[(scenario, "moto")]["rps"]
                 print(f"{'':36} {'ratio':10} {ratio:6.2f}x")
         for name, (proc, _, _) in servers.items():
-            print(f"peak RSS {name}: {_peak_rss_mb(proc.pid):.0f} MB")
+            # Summed peak RSS counts pages a gunicorn master shares with its workers in
+            # each of them; PSS, now, counts them once.
+            peak = _memory_mb(proc.pid, "status", "VmHWM:")
+            pss = _memory_mb(proc.pid, "smaps_rollup", "Pss:")
+            print(f"peak RSS {name}: {peak:.0f} MB (PSS at the end: {pss:.0f} MB)")
     finally:
         for proc, _, _ in servers.values():
             proc.terminate()

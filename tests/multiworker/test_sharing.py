@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from sqlalchemy import select
 
+from app.db.models import AuditEvent
 from tests.conftest import MASTER_KEY
 from tests.conftest import Server
 from tests.conftest import free_port
@@ -234,6 +236,7 @@ def test_concurrent_creates_never_pass_the_role_limit(server: Server, account, h
 
 def test_kill_9_of_a_worker_loses_no_committed_write(server: Server, account, host: Host) -> None:  # type: ignore[no-untyped-def]
     created: list[str] = []
+    answered: list[str] = []  # request ids of read-only calls, each audited on its own
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -250,7 +253,18 @@ def test_kill_9_of_a_worker_loses_no_committed_write(server: Server, account, ho
             with lock:
                 created.append(name)
 
+    def read() -> None:
+        sts = _at(host.url, server, "sts", account.access_key_id, account.secret_access_key, None)
+        while not stop.is_set():
+            try:
+                reply = sts.get_caller_identity()
+            except Exception:
+                continue
+            with lock:
+                answered.append(reply["ResponseMetadata"]["RequestId"])
+
     threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+    threads += [threading.Thread(target=read) for _ in range(2)]
     for t in threads:
         t.start()
     time.sleep(1.0)
@@ -266,6 +280,9 @@ def test_kill_9_of_a_worker_loses_no_committed_write(server: Server, account, ho
         for u in admin.get_paginator("list_users").paginate().build_full_result()["Users"]
     }
     assert created and set(created) <= stored
+    with server.runtime.sessions() as session:
+        audited = set(session.scalars(select(AuditEvent.request_id)))
+    assert answered and set(answered) <= audited
     assert victim not in host.workers() and len(host.workers()) == 2
     _at(
         host.url, server, "sts", account.access_key_id, account.secret_access_key, None

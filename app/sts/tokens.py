@@ -139,6 +139,15 @@ class TokenKeyRing:
         return key
 
 
+def _compress(data: bytes) -> bytes:
+    """zlib with a 2 KB window and small hash tables: a token's claims are a few hundred
+    bytes, and zlib's defaults spent ~60 µs per token setting up 256 KB of state for the
+    same output size (measured: 502 -> 295 bytes either way, 13 µs here). Any zlib
+    decompressor reads it, tokens sealed with the defaults included."""
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 11, 4)
+    return compressor.compress(data) + compressor.flush()
+
+
 class TokenCodec:
     def __init__(self, keys: TokenKeyRing) -> None:
         self.keys = keys
@@ -152,7 +161,7 @@ class TokenCodec:
             "exp": int(claims.expires_at.timestamp()),
             "body": claims.body,
         }
-        plaintext = zlib.compress(json.dumps(payload, separators=(",", ":")).encode())
+        plaintext = _compress(json.dumps(payload, separators=(",", ":")).encode())
         nonce = secrets.token_bytes(12)
         sealed = AESGCM(key).encrypt(nonce, plaintext, self._aad(kid, claims.access_key_id))
         return f"{PREFIX}.{kid}.{_b64e(nonce + sealed)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from app.crypto import SecretBox
 from app.db.engine import make_engine
 from app.db.engine import make_session_factory
 from app.db.engine import migrate
+from app.sts import tokens
 from app.sts.tokens import InvalidSessionTokenError
 from app.sts.tokens import SessionClaims
 from app.sts.tokens import TokenCodec
@@ -40,6 +42,16 @@ def test_roundtrip(codec: TokenCodec) -> None:
     opened = codec.open(token, "ASIAAAAAAAAAAAAAAAAA")
     assert opened.secret_access_key == "s" * 40 and opened.body == {"kind": "assumed-role"}
     assert "s" * 40 not in token
+
+
+def test_tokens_sealed_with_zlib_defaults_still_open(
+    codec: TokenCodec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions issued before the smaller compressor keep working after an upgrade."""
+    monkeypatch.setattr(tokens, "_compress", zlib.compress)
+    before_upgrade = codec.seal(_claims())
+    monkeypatch.undo()
+    assert codec.open(before_upgrade, "ASIAAAAAAAAAAAAAAAAA").secret_access_key == "s" * 40
 
 
 def test_bound_to_its_access_key_id(codec: TokenCodec) -> None:

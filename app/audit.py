@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.db.engine import execute_alone
+from app.db.engine import Autocommit
 from app.db.models import AuditEvent
 from app.db.models import Base
 from app.metrics import observe_audit
@@ -79,7 +79,7 @@ class _Insert:
 
 class AuditLog:
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._autocommit = Autocommit(engine)
         self._insert = _Insert(engine.dialect)
 
     def add(self, session: Session, record: AuditRecord) -> None:
@@ -90,7 +90,7 @@ class AuditLog:
     def write(self, record: AuditRecord) -> None:
         """Record in a transaction of its own (read-only calls, and refusals whose own
         transaction rolled back)."""
-        execute_alone(self._engine, self._insert.sql, self._insert.params(record.row()))
+        self._autocommit.execute(self._insert.sql, self._insert.params(record.row()))
         self._log(record)
 
     @staticmethod

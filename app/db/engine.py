@@ -26,8 +26,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x66656462
 #: Each SQLite engine's queue for the write lock (see _sqlite_engine).
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-#: Per thread: (process id, {SQLite engine: the connection this thread keeps for it}).
-_OWN_CONNECTIONS = threading.local()
 
 
 def make_engine(url: str) -> Engine:
@@ -108,18 +106,44 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def execute_alone(engine: Engine, sql: str, params: Any) -> None:
-    """Run one statement, in the driver's paramstyle, as a transaction of its own: the
-    audit row of every read-only call. On SQLite it commits by itself on the thread's
-    own autocommit connection, queued for the write lock like any transaction."""
-    writer = _SQLITE_WRITERS.get(engine)
-    if writer is None:
-        with engine.begin() as conn:
-            conn.exec_driver_sql(sql, params)
-        return
-    driver_connection: Any = _own_connection(engine).connection.dbapi_connection
-    with writer:
-        driver_connection.execute(sql, params)  # autocommit: no BEGIN, no COMMIT
+class ThreadConnections:
+    """One connection to a SQLite engine per thread, kept and detached from the pool, for
+    what every call runs: a pool checkout and checkin, with a new Connection around
+    them, cost more than a cached call's one query or its audit insert. Never used
+    across fork: a gunicorn worker opens its own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = threading.local()
+
+    def get(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            conn = self._local.conn = self._engine.connect()  # pragmas, autocommit as usual
+            conn.detach()  # out of the pool: this thread owns it
+            self._local.pid = os.getpid()
+        return conn
+
+
+class Autocommit:
+    """Single statements, each a transaction of its own: the audit row of every read-only
+    call. On SQLite each commits by itself on its thread's autocommit connection, queued
+    for the write lock like any transaction; elsewhere through the pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._writer = _SQLITE_WRITERS.get(engine)
+        self._connections = ThreadConnections(engine) if self._writer else None
+
+    def execute(self, sql: str, params: Any) -> None:
+        """`sql` in the driver's paramstyle."""
+        if self._writer is None or self._connections is None:
+            with self._engine.begin() as conn:
+                conn.exec_driver_sql(sql, params)
+            return
+        driver_connection: Any = self._connections.get().connection.dbapi_connection
+        with self._writer:
+            driver_connection.execute(sql, params)  # autocommit: no BEGIN, no COMMIT
 
 
 class SessionFactory(Protocol):
@@ -135,7 +159,7 @@ class _ThreadSessions:
     begin whenever they first query, are pooled as usual."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._connections = ThreadConnections(engine)
         self._pooled = make_session_factory(engine)
 
     def __call__(self) -> Session:
@@ -143,7 +167,7 @@ class _ThreadSessions:
 
     @contextmanager
     def begin(self) -> Iterator[Session]:
-        conn = _own_connection(self._engine)
+        conn = self._connections.get()
         if conn.in_transaction():
             with self._pooled.begin() as session:
                 yield session
@@ -155,26 +179,10 @@ class _ThreadSessions:
 
 def make_reader_sessions(url: str, writer: Engine) -> SessionFactory:
     """Sessions for calls that only read (make_reader_engine). On SQLite each thread
-    keeps a connection for them rather than checking one out of the pool per call: the
-    checkout, checkin and a new Connection cost more than a cached call's one query
-    (measured in alternating rounds: +3 to +7% web-identity calls, +15%
-    GetCallerIdentity)."""
+    keeps a connection for them (measured in alternating rounds against a pool checkout
+    per call: +3 to +7% web-identity calls, +15% GetCallerIdentity)."""
     engine = make_reader_engine(url, writer)
     return _ThreadSessions(engine) if url.startswith("sqlite") else make_session_factory(engine)
-
-
-def _own_connection(engine: Engine) -> Connection:
-    state: tuple[int, weakref.WeakKeyDictionary[Engine, Connection]] | None
-    state = getattr(_OWN_CONNECTIONS, "state", None)
-    if state is None or state[0] != os.getpid():
-        # Never use a connection across fork: a gunicorn worker opens its own.
-        state = _OWN_CONNECTIONS.state = (os.getpid(), weakref.WeakKeyDictionary())
-    connections: weakref.WeakKeyDictionary[Engine, Connection] = state[1]
-    connection = connections.get(engine)
-    if connection is None:
-        connection = connections[engine] = engine.connect()  # pragmas, autocommit as usual
-        connection.detach()  # out of the pool: this thread owns it
-    return connection
 
 
 def _begin(conn: Any, statement: str) -> None:

@@ -1,6 +1,6 @@
 """SQLite connections kept per thread (app.db.engine): each thread and each process uses
-its own, what execute_alone writes is committed at once, and read-only sessions never
-keep an old snapshot."""
+its own, what Autocommit writes is committed at once, and read-only sessions never keep
+an old snapshot."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.db.engine import _own_connection
-from app.db.engine import execute_alone
+from app.db.engine import Autocommit
+from app.db.engine import ThreadConnections
 from app.db.engine import make_engine
 from app.db.engine import make_reader_sessions
 
@@ -26,16 +26,17 @@ def _rows(engine: Engine) -> list[int]:
 
 def test_threads_and_forked_processes_never_share_a_connection(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path}/fedbridge.db")
-    execute_alone(engine, "CREATE TABLE t (x INTEGER)", ())
-    execute_alone(engine, "INSERT INTO t VALUES (?)", (1,))
-    mine = _own_connection(engine)
-    assert _own_connection(engine) is mine
+    autocommit, connections = Autocommit(engine), ThreadConnections(engine)
+    autocommit.execute("CREATE TABLE t (x INTEGER)", ())
+    autocommit.execute("INSERT INTO t VALUES (?)", (1,))
+    mine = connections.get()
+    assert connections.get() is mine
 
     others: list[object] = []
     thread = threading.Thread(
         target=lambda: (
-            others.append(_own_connection(engine)),
-            execute_alone(engine, "INSERT INTO t VALUES (?)", (2,)),
+            others.append(connections.get()),
+            autocommit.execute("INSERT INTO t VALUES (?)", (2,)),
         )
     )
     thread.start()
@@ -46,8 +47,8 @@ def test_threads_and_forked_processes_never_share_a_connection(tmp_path: Path) -
     if child == 0:  # a gunicorn worker, forked after the parent wrote
         code = 1
         try:
-            if _own_connection(engine) is not mine:
-                execute_alone(engine, "INSERT INTO t VALUES (?)", (3,))
+            if connections.get() is not mine:
+                autocommit.execute("INSERT INTO t VALUES (?)", (3,))
                 code = 0
         finally:
             os._exit(code)
@@ -61,7 +62,8 @@ def test_reader_sessions_keep_one_connection_and_never_a_stale_snapshot(tmp_path
     a connection stuck in an old snapshot would hide every later write (a revocation)."""
     url = f"sqlite:///{tmp_path}/fedbridge.db"
     engine = make_engine(url)
-    execute_alone(engine, "CREATE TABLE t (x INTEGER)", ())
+    autocommit = Autocommit(engine)
+    autocommit.execute("CREATE TABLE t (x INTEGER)", ())
     readers = make_reader_sessions(url, engine)
 
     def read(session: Session) -> list[int]:
@@ -69,7 +71,7 @@ def test_reader_sessions_keep_one_connection_and_never_a_stale_snapshot(tmp_path
 
     connections = set()
     for value, use in enumerate(("begin", "autobegin", "error", "nested")):
-        execute_alone(engine, "INSERT INTO t VALUES (?)", (value,))
+        autocommit.execute("INSERT INTO t VALUES (?)", (value,))
         seen = list(range(value + 1))
         if use == "begin":
             with readers.begin() as session:

@@ -189,7 +189,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         _print_account(runtime.created, as_json=False)
     click.echo(f"fedbridge: root account {runtime.root_account_id()}")
     runtime.engine.dispose()  # the workers open their own connections after the fork
-    click.echo(f"listening on http://{host}:{port} ({workers} worker(s) x {threads} threads)")
+    click.echo(f"listening on http://{host}:{port} ({workers} worker(s) x {threads} thread(s))")
     _serve_gunicorn(runtime.settings, host, port, workers, threads)
 
 

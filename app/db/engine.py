@@ -132,17 +132,19 @@ class Autocommit:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._writer = _SQLITE_WRITERS.get(engine)
-        self._connections = ThreadConnections(engine) if self._writer else None
+        writer = _SQLITE_WRITERS.get(engine)
+        #: SQLite only: the process's write-lock queue and this engine's kept connections.
+        self._sqlite = (writer, ThreadConnections(engine)) if writer else None
 
     def execute(self, sql: str, params: Any) -> None:
         """`sql` in the driver's paramstyle."""
-        if self._writer is None or self._connections is None:
+        if self._sqlite is None:
             with self._engine.begin() as conn:
                 conn.exec_driver_sql(sql, params)
             return
-        driver_connection: Any = self._connections.get().connection.dbapi_connection
-        with self._writer:
+        writer, connections = self._sqlite
+        driver_connection: Any = connections.get().connection.dbapi_connection
+        with writer:
             driver_connection.execute(sql, params)  # autocommit: no BEGIN, no COMMIT
 
 

@@ -45,6 +45,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     init_observability(app)
 
+    if settings.trusted_proxies:
+        from app.proxies import trust_forwarded_for
+
+        app.wsgi_app = trust_forwarded_for(app.wsgi_app, settings.trusted_proxies)  # type: ignore[method-assign,assignment]
+
     @app.errorhandler(404)
     @app.errorhandler(405)
     def _not_here(error: Exception) -> Response:

@@ -42,6 +42,9 @@ class Settings:
     #: pages, and that may name one identity provider; 0 turns a limit off.
     rate_limit_per_ip: int = 100
     rate_limit_per_provider: int = 1000
+    #: Proxies in front that append the client's address to X-Forwarded-For; 0 trusts
+    #: no header and takes the socket's peer (see app/proxies.py).
+    trusted_proxies: int = 0
     clock: Clock = field(default_factory=SystemClock, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -116,5 +119,6 @@ class Settings:
             clock_skew_seconds=whole("FEDBRIDGE_CLOCK_SKEW_SECONDS", 60),
             rate_limit_per_ip=whole("FEDBRIDGE_RATE_LIMIT_PER_IP", 100),
             rate_limit_per_provider=whole("FEDBRIDGE_RATE_LIMIT_PER_PROVIDER", 1000),
+            trusted_proxies=whole("FEDBRIDGE_TRUSTED_PROXIES", 0),
             master_key=opt("FEDBRIDGE_MASTER_KEY"),
         )

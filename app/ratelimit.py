@@ -3,8 +3,8 @@
 Fixed one-second windows per key ("ip:203.0.113.7", "provider:arn:…"). With
 FEDBRIDGE_REDIS_URL the counters live in Redis, shared by every worker and
 host; without it they are in-process, exact for the single-worker default
-and per worker otherwise. The source IP is the socket's peer: X-Forwarded-For
-is not trusted (a proxy in front must do its own limiting).
+and per worker otherwise. The source IP is the socket's peer, or with
+FEDBRIDGE_TRUSTED_PROXIES the address the proxies in front forwarded (app/proxies.py).
 """
 
 from __future__ import annotations

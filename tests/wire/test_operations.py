@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from app import create_app
 from app.config import Settings
+from app.db.models import AuditEvent
 from app.runtime import Runtime
 from tests.conftest import ROOT_KEY
 from tests.conftest import Server
@@ -47,8 +50,8 @@ def test_request_id_header_matches_the_body(server: Server) -> None:
     assert f"<RequestId>{request_id}</RequestId>" in resp.text
 
 
-@pytest.fixture
-def limited(tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def _limited_server(tmp_path: Path, trusted_proxies: int = 0) -> Iterator[tuple[str, Runtime]]:
     """A server of its own whose limits a test can reach: 3 per second per address."""
     port = free_port()
     settings = Settings(
@@ -59,31 +62,102 @@ def limited(tmp_path: Path) -> Iterator[str]:
         redis_url=os.environ.get("FEDBRIDGE_TEST_REDIS_URL") or None,
         rate_limit_per_ip=3,
         rate_limit_per_provider=3,
+        trusted_proxies=trusted_proxies,
     )
     runtime = Runtime.start(settings)
     http = make_server("127.0.0.1", port, create_app(settings, runtime), threaded=True)
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    yield settings.base_url
+    yield settings.base_url, runtime
     http.shutdown()
     http.server_close()
     runtime.engine.dispose()
 
 
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[str]:
+    with _limited_server(tmp_path) as (url, _):
+        yield url
+
+
+@pytest.fixture
+def behind_one_proxy(tmp_path: Path) -> Iterator[tuple[str, Runtime]]:
+    with _limited_server(tmp_path, trusted_proxies=1) as server:
+        yield server
+
+
+_UNSIGNED_CALL = {
+    "Action": "AssumeRoleWithWebIdentity",
+    "Version": "2011-06-15",
+    "RoleArn": "arn:aws:iam::111122223333:role/R",
+    "RoleSessionName": "s1",
+    "WebIdentityToken": "not-a-token",
+}
+
+
+def _code(resp: requests.Response) -> str:
+    return resp.text.split("<Code>")[1].split("</Code>")[0]
+
+
+def _codes(url: str, forwarded_for: list[str | None]) -> list[str]:
+    return [
+        _code(
+            requests.post(
+                url + "/",
+                data=_UNSIGNED_CALL,
+                headers={"X-Forwarded-For": xff} if xff else {},
+                timeout=5,
+            )
+        )
+        for xff in forwarded_for
+    ]
+
+
 def test_unsigned_sts_actions_and_sign_in_pages_are_rate_limited(limited: str) -> None:
-    body = {
-        "Action": "AssumeRoleWithWebIdentity",
-        "Version": "2011-06-15",
-        "RoleArn": "arn:aws:iam::111122223333:role/R",
-        "RoleSessionName": "s1",
-        "WebIdentityToken": "not-a-token",
-    }
-    codes = []
-    for _ in range(8):
-        resp = requests.post(limited + "/", data=body, timeout=5)
-        codes.append(resp.text.split("<Code>")[1].split("</Code>")[0])
+    codes = _codes(limited, [None] * 8)
     assert "Throttling" in codes and codes[0] == "InvalidIdentityToken"
     pages = [
         requests.post(limited + "/saml/acs", data={"SAMLResponse": "x"}, timeout=5)
         for _ in range(8)
     ]
     assert any("Too many sign-in attempts" in p.text for p in pages)
+
+
+def test_a_forwarded_address_does_not_dodge_the_limit_unless_proxies_are_trusted(
+    limited: str,
+) -> None:
+    codes = _codes(limited, [f"198.51.100.{n}" for n in range(1, 9)])
+    assert "Throttling" in codes
+
+
+def _source_ips(runtime: Runtime) -> list[str | None]:
+    with runtime.sessions() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent.source_ip)
+                .where(AuditEvent.action == "sts:AssumeRoleWithWebIdentity")
+                .order_by(AuditEvent.id)
+            )
+        )
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_limit_and_audit_address(
+    behind_one_proxy: tuple[str, Runtime],
+) -> None:
+    url, runtime = behind_one_proxy
+    # The proxy appends the address it saw; what the client wrote before it is ignored.
+    crowd = _codes(url, ["203.0.113.9, 198.51.100.1"] * 8)
+    assert "Throttling" in crowd
+    # Another client behind the same proxy is not throttled by the first one's calls.
+    assert _codes(url, ["198.51.100.2"]) == ["InvalidIdentityToken"]
+    addresses = _source_ips(runtime)
+    assert addresses[0] == "198.51.100.1" and addresses[-1] == "198.51.100.2"
+    assert "203.0.113.9" not in addresses
+
+
+@pytest.mark.parametrize("junk", ["not-an-address", "fe80::1%" + "z" * 80, "x" * 5000])
+def test_a_forwarded_entry_that_is_not_an_address_is_ignored(
+    behind_one_proxy: tuple[str, Runtime], junk: str
+) -> None:
+    url, runtime = behind_one_proxy
+    assert _codes(url, [junk]) == ["InvalidIdentityToken"]
+    assert _source_ips(runtime) == ["127.0.0.1"]

@@ -38,9 +38,11 @@ def make_reader_engine(url: str, writer: Engine) -> Engine:
     """For calls that only read (every STS call's lookups and checks). On SQLite a reader
     takes no write lock, so it runs beside the one writer; it is also query_only, so a
     write slipping into a read-only call fails loudly instead of racing. Elsewhere the
-    writer engine serves both."""
+    writer's pool serves both, and readers autocommit: at READ COMMITTED each statement
+    takes its own snapshot inside a transaction too, so BEGIN and COMMIT would only add
+    two round trips to a cached call's one query."""
     if not url.startswith("sqlite"):
-        return writer
+        return writer.execution_options(isolation_level="AUTOCOMMIT")
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
@@ -128,10 +130,11 @@ class ThreadConnections:
 class Autocommit:
     """Single statements, each a transaction of its own: the audit row of every read-only
     call. On SQLite each commits by itself on its thread's autocommit connection, queued
-    for the write lock like any transaction; elsewhere through the pool."""
+    for the write lock like any transaction; elsewhere on a pooled connection in
+    autocommit (one round trip, not BEGIN, INSERT, COMMIT)."""
 
     def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         writer = _SQLITE_WRITERS.get(engine)
         #: SQLite only: the process's write-lock queue and this engine's kept connections.
         self._sqlite = (writer, ThreadConnections(engine)) if writer else None
@@ -139,7 +142,7 @@ class Autocommit:
     def execute(self, sql: str, params: Any) -> None:
         """`sql` in the driver's paramstyle."""
         if self._sqlite is None:
-            with self._engine.begin() as conn:
+            with self._engine.connect() as conn:
                 conn.exec_driver_sql(sql, params)
             return
         writer, connections = self._sqlite

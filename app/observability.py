@@ -35,7 +35,14 @@ def init_observability(app: Flask) -> None:
     def _start() -> None:
         g.request_id = ids.request_id()
         g.started = time.perf_counter()
-        request_id_var.set(g.request_id)
+        g.request_id_token = request_id_var.set(g.request_id)
+
+    @app.teardown_request
+    def _forget_request_id(_error: BaseException | None) -> None:
+        # Lines logged after the request (a worker exiting) must not carry its id.
+        token = g.pop("request_id_token", None)
+        if token is not None:
+            request_id_var.reset(token)
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from app.config import Settings
 from app.db.models import AuditEvent
+from app.logs import request_id_var
 from app.runtime import Runtime
 from tests.conftest import ROOT_KEY
 from tests.conftest import Server
@@ -161,3 +162,14 @@ def test_a_forwarded_entry_that_is_not_an_address_is_ignored(
     url, runtime = behind_one_proxy
     assert _codes(url, [junk]) == ["InvalidIdentityToken"]
     assert _source_ips(runtime) == ["127.0.0.1"]
+
+
+def test_lines_logged_after_a_request_carry_no_request_id(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    runtime = Runtime.start(settings)
+    try:
+        resp = create_app(settings, runtime).test_client().post("/", data={"Action": "Nope"})
+        assert resp.headers["x-amzn-RequestId"]
+        assert request_id_var.get() is None
+    finally:
+        runtime.engine.dispose()

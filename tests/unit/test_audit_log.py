@@ -12,6 +12,7 @@ from datetime import datetime
 from app.audit import AuditLog
 from app.audit import AuditRecord
 from app.logs import JsonFormatter
+from app.logs import TextFormatter
 
 FORGED = "arn:aws:iam::111122223333:role/x\n2026-01-01 INFO fedbridge.audit outcome=allowed"
 
@@ -42,11 +43,13 @@ def _lines(formatter: logging.Formatter) -> list[str]:
 
 
 def test_text_lines_quote_what_callers_sent() -> None:
-    (line,) = _lines(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    (line,) = _lines(TextFormatter())
     assert 'outcome="refused"' in line and 'reason="jwt.expired"' in line
+    assert f"resource={json.dumps(FORGED)}" in line
 
 
 def test_json_lines_carry_the_record_as_an_object() -> None:
     (line,) = _lines(JsonFormatter())
-    audit = json.loads(line)["audit"]
-    assert (audit["resource"], audit["outcome"]) == (FORGED, "refused")
+    parsed = json.loads(line)
+    assert (parsed["audit"]["resource"], parsed["audit"]["outcome"]) == (FORGED, "refused")
+    assert FORGED not in parsed["message"]  # once per line, in the object

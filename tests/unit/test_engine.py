@@ -1,4 +1,4 @@
-"""SQLite connections kept per thread (app.db.engine): each thread and each process uses
+"""Connections kept per thread (app.db.engine): each thread and each process uses
 its own, what Autocommit writes is committed at once, and read-only sessions never keep
 an old snapshot."""
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from app.db.engine import Autocommit
@@ -90,3 +91,53 @@ def test_reader_sessions_keep_one_connection_and_never_a_stale_snapshot(tmp_path
         with readers.begin() as session:
             connections.add(session.connection())
     assert len(connections) == 1  # the thread's own, every time
+
+
+_SERVER_URL = os.environ.get("FEDBRIDGE_TEST_DATABASE_URL", "")
+
+
+@pytest.mark.skipif(
+    not _SERVER_URL.startswith("postgresql"), reason="needs a PostgreSQL server to hang up"
+)
+def test_a_kept_connection_the_server_dropped_is_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PostgreSQL restart or a proxy's idle timeout kills kept connections: one idle
+    long enough is pinged and replaced before use; one in steady use fails one call."""
+    engine = make_engine(_SERVER_URL)
+    readers, autocommit = make_reader_sessions(_SERVER_URL, engine), Autocommit(engine)
+
+    def reader_pid() -> int:
+        with readers.begin() as session:
+            return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    def audit_pid() -> int:
+        autocommit.execute("INSERT INTO kept_connection_pids (pid) SELECT pg_backend_pid()", ())
+        with readers.begin() as session:
+            query = text("SELECT pid FROM kept_connection_pids ORDER BY n DESC LIMIT 1")
+            return int(session.execute(query).scalar_one())
+
+    def hang_up(pid: int) -> None:
+        with engine.begin() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS kept_connection_pids"))
+            conn.execute(text("CREATE TABLE kept_connection_pids (n SERIAL, pid INTEGER)"))
+        first_reader, first_audit = reader_pid(), audit_pid()
+        assert reader_pid() == first_reader and audit_pid() == first_audit  # kept
+
+        monkeypatch.setattr(ThreadConnections, "PING_AFTER_IDLE", 0.0)  # every use is "idle"
+        hang_up(first_reader)
+        hang_up(first_audit)
+        second_reader, second_audit = reader_pid(), audit_pid()  # no call failed
+        assert second_reader != first_reader and second_audit != first_audit
+
+        monkeypatch.setattr(ThreadConnections, "PING_AFTER_IDLE", 3600.0)  # busy: no ping
+        hang_up(second_reader)
+        with pytest.raises(DBAPIError):
+            reader_pid()
+        assert reader_pid() not in (first_reader, second_reader)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS kept_connection_pids"))
+        engine.dispose()

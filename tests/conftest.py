@@ -11,11 +11,14 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
+import requests
 from botocore.config import Config
 from sqlalchemy import create_engine
 from sqlalchemy import text
@@ -96,13 +99,29 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         rate_limit_per_provider=0,
         clock=clock,
     )
+    with running(settings) as (url, runtime):
+        yield Server(url, runtime, clock, settings.sqlalchemy_url)
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[tuple[str, Runtime]]:
+    """A fedbridge for `settings`, served over HTTP on its base URL's port by a thread."""
     runtime = Runtime.start(settings)
+    port = urlsplit(settings.base_url).port or 80
     http = make_server("127.0.0.1", port, create_app(settings, runtime), threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield Server(f"http://127.0.0.1:{http.port}", runtime, clock, settings.sqlalchemy_url)
-    http.shutdown()
-    runtime.engine.dispose()
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield settings.base_url, runtime
+    finally:
+        http.shutdown()
+        http.server_close()
+        runtime.engine.dispose()
+
+
+def error_code(resp: requests.Response) -> str:
+    """The <Code> of an AWS-shaped XML error reply."""
+    assert resp.headers["Content-Type"].startswith("text/xml")
+    return resp.text.split("<Code>")[1].split("</Code>")[0]
 
 
 @pytest.fixture(autouse=True)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app import create_app
 from app.config import Settings
@@ -20,7 +17,9 @@ from app.logs import request_id_var
 from app.runtime import Runtime
 from tests.conftest import ROOT_KEY
 from tests.conftest import Server
+from tests.conftest import error_code
 from tests.conftest import free_port
+from tests.conftest import running
 
 
 def test_health_and_readiness(server: Server) -> None:
@@ -51,13 +50,11 @@ def test_request_id_header_matches_the_body(server: Server) -> None:
     assert f"<RequestId>{request_id}</RequestId>" in resp.text
 
 
-@contextmanager
-def _limited_server(tmp_path: Path, trusted_proxies: int = 0) -> Iterator[tuple[str, Runtime]]:
+def _limited(tmp_path: Path, trusted_proxies: int = 0) -> Settings:
     """A server of its own whose limits a test can reach: 3 per second per address."""
-    port = free_port()
-    settings = Settings(
+    return Settings(
         data_dir=tmp_path,
-        base_url=f"http://127.0.0.1:{port}",
+        base_url=f"http://127.0.0.1:{free_port()}",
         root_access_key_id=ROOT_KEY,
         root_secret_access_key="x" * 40,
         redis_url=os.environ.get("FEDBRIDGE_TEST_REDIS_URL") or None,
@@ -65,24 +62,17 @@ def _limited_server(tmp_path: Path, trusted_proxies: int = 0) -> Iterator[tuple[
         rate_limit_per_provider=3,
         trusted_proxies=trusted_proxies,
     )
-    runtime = Runtime.start(settings)
-    http = make_server("127.0.0.1", port, create_app(settings, runtime), threaded=True)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    yield settings.base_url, runtime
-    http.shutdown()
-    http.server_close()
-    runtime.engine.dispose()
 
 
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[str]:
-    with _limited_server(tmp_path) as (url, _):
+    with running(_limited(tmp_path)) as (url, _):
         yield url
 
 
 @pytest.fixture
 def behind_one_proxy(tmp_path: Path) -> Iterator[tuple[str, Runtime]]:
-    with _limited_server(tmp_path, trusted_proxies=1) as server:
+    with running(_limited(tmp_path, trusted_proxies=1)) as server:
         yield server
 
 
@@ -95,13 +85,9 @@ _UNSIGNED_CALL = {
 }
 
 
-def _code(resp: requests.Response) -> str:
-    return resp.text.split("<Code>")[1].split("</Code>")[0]
-
-
 def _codes(url: str, forwarded_for: list[str | None]) -> list[str]:
     return [
-        _code(
+        error_code(
             requests.post(
                 url + "/",
                 data=_UNSIGNED_CALL,

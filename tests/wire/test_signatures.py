@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from tests.conftest import ROOT_KEY
 from tests.conftest import ROOT_SECRET
 from tests.conftest import Server
+from tests.conftest import error_code
 
 BODY = "Action=CreateUser&Version=2010-05-08&UserName=mallory"
 
@@ -39,11 +40,6 @@ def _send(req: AWSRequest, body: str | None = None) -> requests.Response:
     )
 
 
-def _code(resp: requests.Response) -> str:
-    assert resp.headers["Content-Type"].startswith("text/xml")
-    return resp.text.split("<Code>")[1].split("</Code>")[0]
-
-
 def _no_mallory(iam) -> None:  # type: ignore[no-untyped-def]
     assert "mallory" not in [u["UserName"] for u in iam.list_users()["Users"]]
 
@@ -56,13 +52,13 @@ def test_correct_signature_works(server: Server, iam) -> None:  # type: ignore[n
 
 def test_wrong_secret(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
     resp = _send(_signed(server, secret="x" * 40))
-    assert (resp.status_code, _code(resp)) == (403, "SignatureDoesNotMatch")
+    assert (resp.status_code, error_code(resp)) == (403, "SignatureDoesNotMatch")
     _no_mallory(iam)
 
 
 def test_unknown_key(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
     resp = _send(_signed(server, key="AKIAUNKNOWNKEY000000"))
-    assert (resp.status_code, _code(resp)) == (403, "InvalidClientTokenId")
+    assert (resp.status_code, error_code(resp)) == (403, "InvalidClientTokenId")
     _no_mallory(iam)
 
 
@@ -73,14 +69,14 @@ def test_unsigned_call(server: Server, iam) -> None:  # type: ignore[no-untyped-
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         timeout=10,
     )
-    assert (resp.status_code, _code(resp)) == (403, "MissingAuthenticationToken")
+    assert (resp.status_code, error_code(resp)) == (403, "MissingAuthenticationToken")
     _no_mallory(iam)
 
 
 def test_tampered_body(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
     req = _signed(server, BODY.replace("mallory", "harmless"))
     resp = _send(req, BODY)
-    assert (resp.status_code, _code(resp)) == (403, "SignatureDoesNotMatch")
+    assert (resp.status_code, error_code(resp)) == (403, "SignatureDoesNotMatch")
     _no_mallory(iam)
 
 
@@ -90,14 +86,14 @@ def test_incomplete_authorization_header(server: Server, iam) -> None:  # type: 
         "Authorization", req.headers["Authorization"].split(", Signature=")[0]
     )
     resp = _send(req)
-    assert (resp.status_code, _code(resp)) == (400, "IncompleteSignature")
+    assert (resp.status_code, error_code(resp)) == (400, "IncompleteSignature")
     _no_mallory(iam)
 
 
 def test_skewed_clock(server: Server, iam) -> None:  # type: ignore[no-untyped-def]
     server.clock.advance(3600)  # the server's clock is an hour ahead of the client's
     resp = _send(_signed(server))
-    assert (resp.status_code, _code(resp)) == (403, "RequestTimeTooSkewed")
+    assert (resp.status_code, error_code(resp)) == (403, "RequestTimeTooSkewed")
     server.clock.reset()
     _no_mallory(iam)
 
@@ -109,7 +105,7 @@ def test_presigned_get_works_and_expires(server: Server) -> None:
     assert resp.status_code == 200 and "arn:aws:iam::111122223333:root" in resp.text
     server.clock.advance(120)
     resp = requests.get(req.url, timeout=10)
-    assert resp.status_code == 400 and _code(resp) == "RequestExpired"
+    assert resp.status_code == 400 and error_code(resp) == "RequestExpired"
 
 
 def test_wrong_service_scope(server: Server) -> None:
@@ -121,7 +117,7 @@ def test_wrong_service_scope(server: Server) -> None:
     )
     SigV4Auth(Credentials(ROOT_KEY, ROOT_SECRET), "iam", "us-east-1").add_auth(req)
     resp = _send(req)
-    assert (resp.status_code, _code(resp)) == (403, "SignatureDoesNotMatch")
+    assert (resp.status_code, error_code(resp)) == (403, "SignatureDoesNotMatch")
 
 
 def test_boto3_surfaces_the_codes(server: Server) -> None:

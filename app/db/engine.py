@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import threading
 import time
 import weakref
@@ -117,9 +118,10 @@ class ThreadConnections:
     insert. Never used across fork: a gunicorn worker opens its own.
 
     A server's connection can die (a restart, a proxy's idle timeout): one found closed
-    or invalidated is replaced, and one idle for PING_AFTER_IDLE seconds is pinged
-    first, as the pool's pre-ping would. A connection that dies while busy fails that
-    one call (InternalFailure, which SDKs retry), and the next call gets a new one."""
+    or invalidated is replaced, and one the server spoke to while it sat idle, or idle
+    for PING_AFTER_IDLE seconds, is pinged first, as the pool's pre-ping would. Only a
+    connection that dies during a call fails that call (InternalFailure, which SDKs
+    retry), as it would with the pool."""
 
     PING_AFTER_IDLE = 1.0
 
@@ -145,7 +147,7 @@ class ThreadConnections:
         if getattr(dbapi_connection, "closed", False):  # psycopg: the server hung up
             conn.invalidate()
             return False
-        if idle < self.PING_AFTER_IDLE:
+        if idle < self.PING_AFTER_IDLE and not _has_unread_input(dbapi_connection):
             return True
         try:
             conn.dialect.do_ping(dbapi_connection)
@@ -153,6 +155,15 @@ class ThreadConnections:
             conn.invalidate()
             return False
         return True
+
+
+def _has_unread_input(dbapi_connection: Any) -> bool:
+    """Whether the server sent something to a connection with no query outstanding. It
+    speaks unasked only to say goodbye: a restart or pg_terminate_backend sends a FATAL
+    notice and hangs up. One poll(2), about 2 µs, where a ping is a round trip."""
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class _Kept:

@@ -19,6 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.db.engine import Autocommit
+from app.db.engine import DriverStatement
 from app.db.models import AuditEvent
 from app.db.models import Base
 from app.metrics import observe_audit
@@ -56,17 +57,17 @@ class _Insert:
     def __init__(self, dialect: Dialect) -> None:
         table = Base.metadata.tables[AuditEvent.__tablename__]
         columns = [c for c in table.columns if c.name != "id"]
-        compiled = insert(table).compile(dialect=dialect, column_keys=[c.key for c in columns])
-        self.sql = compiled.string
-        # Positional styles (SQLite's qmark) list the parameters in the SQL's order.
-        self.order = compiled.positiontup
+        self.statement = DriverStatement(
+            insert(table).compile(dialect=dialect, column_keys=[c.key for c in columns])
+        )
+        self.sql = self.statement.sql
         self.convert = {
             c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
         }
 
     def params(self, row: dict[str, Any]) -> Any:
         values = {k: f(row[k]) if f else row[k] for k, f in self.convert.items()}
-        return [values[k] for k in self.order] if self.order else values
+        return self.statement.params(values)
 
     def run(self, conn: Connection, row: dict[str, Any]) -> None:
         cursor = conn.connection.cursor()

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -254,7 +255,7 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
 
         def load(self) -> Any:
             # Each worker opens its own database connections after the fork.
-            return create_app(settings)
+            return create_app(replace(settings, workers=workers))
 
     # gunicorn stops cleanly on Ctrl-C and SIGTERM (workers finish their requests), and
     # exits the process itself.

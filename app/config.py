@@ -45,6 +45,9 @@ class Settings:
     #: Proxies in front that append the client's address to X-Forwarded-For; 0 trusts
     #: no header and takes the socket's peer (see app/proxies.py).
     trusted_proxies: int = 0
+    #: Worker processes serving together (`fedbridge serve --workers`, not an environment
+    #: variable). Above one, per-process state is not enough (app.ratelimit).
+    workers: int = 1
     clock: Clock = field(default_factory=SystemClock, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -1,19 +1,26 @@
 """Rate limits for the doors anyone may knock on: unsigned STS actions and sign-in pages.
 
-Fixed one-second windows per key ("ip:203.0.113.7", "provider:arn:…"). With
-FEDBRIDGE_REDIS_URL the counters live in Redis, shared by every worker and
-host; without it they are in-process, exact for the single-worker default
-and per worker otherwise. The source IP is the socket's peer, or with
+Fixed one-second windows per key ("ip:203.0.113.7", "provider:arn:…"). The
+counters are shared by every worker and host: in Redis with FEDBRIDGE_REDIS_URL,
+otherwise in the database. Only the single-worker default on SQLite, one process
+alone with its file, counts in-process. The source IP is the socket's peer, or with
 FEDBRIDGE_TRUSTED_PROXIES the address the proxies in front forwarded (app/proxies.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from typing import Protocol
 
+from sqlalchemy import Engine
+from sqlalchemy import text
+
+from app.config import Settings
+from app.db.engine import Autocommit
+from app.db.engine import DriverStatement
 from app.errors import ThrottlingError
 
 log = logging.getLogger("fedbridge.ratelimit")
@@ -53,6 +60,46 @@ class RedisCounter:
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
+
+
+class DatabaseCounter:
+    """Counts in the rate_limit_hits table: one upsert per check, a statement of its
+    own. Costs a write per check where Redis costs a round trip. Each process deletes
+    old rows when it first counts in a new second; a second's rows outlive it by
+    KEEP_SECONDS, as hosts' clocks may disagree by a few."""
+
+    KEEP_SECONDS = 10
+
+    _UPSERT = text(
+        "INSERT INTO rate_limit_hits (second, key_digest, hits) VALUES (:second, :key, 1) "
+        "ON CONFLICT (second, key_digest) DO UPDATE SET hits = rate_limit_hits.hits + 1 "
+        "RETURNING hits"
+    )
+    _PURGE = text("DELETE FROM rate_limit_hits WHERE second < :second")
+
+    def __init__(self, engine: Engine) -> None:
+        self._autocommit = Autocommit(engine)
+        self._upsert = DriverStatement(self._UPSERT.compile(dialect=engine.dialect))
+        self._purge = DriverStatement(self._PURGE.compile(dialect=engine.dialect))
+        self._purged_before = -1
+
+    def incr(self, key: str, window: int) -> int:
+        if window > self._purged_before:
+            self._purged_before = window
+            oldest = window - self.KEEP_SECONDS
+            self._autocommit.execute(self._purge.sql, self._purge.params({"second": oldest}))
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        params = self._upsert.params({"second": window, "key": digest})
+        return int(self._autocommit.scalar(self._upsert.sql, params))
+
+
+def counter_for(settings: Settings, engine: Engine) -> Counter:
+    """Where the counts live: one shared place whenever several processes may serve."""
+    if settings.redis_url:
+        return RedisCounter(settings.redis_url)
+    if settings.workers == 1 and engine.dialect.name == "sqlite":
+        return InProcessCounter()
+    return DatabaseCounter(engine)
 
 
 class RateLimiter:

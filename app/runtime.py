@@ -35,9 +35,8 @@ from app.errors import ValidationError
 from app.iam.authz import Authorizer
 from app.iam.service import IamService
 from app.policy.context import ContextValue
-from app.ratelimit import InProcessCounter
 from app.ratelimit import RateLimiter
-from app.ratelimit import RedisCounter
+from app.ratelimit import counter_for
 from app.saml.federation import SamlFederation
 from app.saml.sp import SpKeyRing
 from app.saml.validate import ServiceProvider
@@ -98,7 +97,7 @@ class Runtime:
             tokens=TokenCodec(key_ring),
             sp_keys=sp_keys,
             rate_limiter=RateLimiter(
-                RedisCounter(settings.redis_url) if settings.redis_url else InProcessCounter(),
+                counter_for(settings, engine),
                 settings.rate_limit_per_ip,
                 settings.rate_limit_per_provider,
             ),

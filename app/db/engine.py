@@ -23,6 +23,7 @@ from sqlalchemy import create_engine
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Arbitrary constant naming fedbridge's migration lock on PostgreSQL.
@@ -197,10 +198,36 @@ class Autocommit:
         self._connections = ThreadConnections(autocommitting)
 
     def execute(self, sql: str, params: Any) -> None:
-        """`sql` in the driver's paramstyle."""
+        """`sql` in the driver's paramstyle (DriverStatement)."""
         driver_connection: Any = self._connections.get().connection.dbapi_connection
         with self._writer or nullcontext():
             driver_connection.execute(sql, params)
+
+    def scalar(self, sql: str, params: Any) -> Any:
+        """The first value of the one row `sql` returns (an INSERT … RETURNING)."""
+        driver_connection: Any = self._connections.get().connection.dbapi_connection
+        with self._writer or nullcontext():
+            cursor = driver_connection.execute(sql, params)
+            try:
+                # To the end: SQLite's statement, and its write, finish only there.
+                ((value,),) = cursor.fetchall()
+            finally:
+                cursor.close()
+        return value
+
+
+class DriverStatement:
+    """A statement compiled once for a dialect, for Autocommit and raw cursors: the
+    statements every call runs, where SQLAlchemy's execution path costs more than the
+    database's own work."""
+
+    def __init__(self, compiled: SQLCompiler) -> None:
+        self.sql = compiled.string
+        # Positional paramstyles (SQLite's qmark) list the parameters in the SQL's order.
+        self._order = compiled.positiontup
+
+    def params(self, values: dict[str, Any]) -> Any:
+        return [values[k] for k in self._order] if self._order else values
 
 
 def _autocommit(engine: Engine) -> Engine:

@@ -295,6 +295,20 @@ class OneTimeUse(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class RateLimitHit(Base):
+    """Requests counted per limit key and second, where workers or hosts share the
+    limits without Redis (app.ratelimit.DatabaseCounter). Keys are digested: they
+    carry text a caller chose (a provider ARN)."""
+
+    __tablename__ = "rate_limit_hits"
+    #: Unlogged on PostgreSQL too (migration 0007): counts live for a second.
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    second: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer)
+
+
 class WebSession(Base):
     """A browser's signed-in state, kept server-side: the cookie carries only a random
     id, whose hash is the key here; the state (credentials included) is sealed."""

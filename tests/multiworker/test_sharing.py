@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from app.db.models import AuditEvent
 from tests.conftest import MASTER_KEY
 from tests.conftest import Server
+from tests.conftest import error_code
 from tests.conftest import free_port
 from tests.wire.test_saml_api import SamlWorld
 
@@ -59,8 +61,12 @@ def _at(url: str, server: Server, service: str, key: str, secret: str, token: st
     )
 
 
-@pytest.fixture(scope="module")
-def host(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+@contextmanager
+def _second_host(
+    server: Server, tmp_path_factory: pytest.TempPathFactory, **settings: str
+) -> Iterator[Host]:
+    """`fedbridge serve --workers 2` on the test server's database; `settings` are more
+    FEDBRIDGE_* variables (the rate limits are off unless given)."""
     port = free_port()
     env = {
         **os.environ,
@@ -70,6 +76,7 @@ def host(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[H
         "FEDBRIDGE_MASTER_KEY": MASTER_KEY,
         "FEDBRIDGE_RATE_LIMIT_PER_IP": "0",
         "FEDBRIDGE_RATE_LIMIT_PER_PROVIDER": "0",
+        **settings,
     }
     if os.environ.get("FEDBRIDGE_TEST_REDIS_URL"):
         env["FEDBRIDGE_REDIS_URL"] = os.environ["FEDBRIDGE_TEST_REDIS_URL"]
@@ -97,12 +104,20 @@ def host(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[H
     else:
         process.kill()
         pytest.fail("the second host did not start")
-    yield Host(url, process, server, log)
-    process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield Host(url, process, server, log)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def host(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+    with _second_host(server, tmp_path_factory) as second:
+        yield second
 
 
 def test_a_browser_assertion_signs_in_once_across_hosts_and_workers(
@@ -318,3 +333,27 @@ def test_every_log_line_is_json_with_request_ids_and_no_secrets(host: Host, acco
     (audited,) = [x["audit"] for x in lines if x.get("request_id") == request_id and "audit" in x]
     assert (audited["outcome"], audited["error_code"]) == ("refused", "InvalidAction")
     assert account.secret_access_key not in text and MASTER_KEY not in text
+
+
+#: An unsigned call, refused after the rate limit's check.
+_UNSIGNED = {
+    "Action": "AssumeRoleWithWebIdentity",
+    "Version": "2011-06-15",
+    "RoleArn": "arn:aws:iam::111122223333:role/Nobody",
+    "RoleSessionName": "s",
+    "WebIdentityToken": "not-a-token",
+}
+
+
+def test_the_rate_limit_is_one_for_all_workers(
+    server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Counted in Redis when there is one, in the database otherwise: never per worker."""
+    with _second_host(server, tmp_path_factory, FEDBRIDGE_RATE_LIMIT_PER_IP="4") as limited:
+        # A new connection per call: the kernel hands each to either worker.
+        time.sleep(1.05 - time.time() % 1)  # a fresh second, to send all in one
+        codes = [
+            error_code(requests.post(limited.url + "/", data=_UNSIGNED, timeout=5))
+            for _ in range(12)
+        ]
+    assert codes.count("Throttling") == 8, codes

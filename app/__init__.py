@@ -19,31 +19,26 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     """
     # Imported here so `import app.errors` (and the CLI's --help) stay cheap.
     from flask import Flask
-    from flask import Response
+    from werkzeug.wrappers import Response
 
+    from app.api.registry import load_actions
+    from app.api.views import QueryEndpoint
+    from app.api.views import not_here
     from app.config import Settings
+    from app.observability import Observed
+    from app.observability import init_observability
     from app.runtime import Runtime
+    from app.web import init_web
 
     settings = settings or Settings.from_env()
     runtime = runtime or Runtime.start(settings)
-    app = Flask(__name__)
+    load_actions()
+    app = Flask(__name__)  # the pages; the Query endpoint is answered in front of it
     app.config.update(MAX_CONTENT_LENGTH=settings.max_body_bytes)
     app.extensions["fedbridge"] = runtime
-
-    from app.api.registry import load_actions
-    from app.api.views import bp as api_bp
-
-    load_actions()
-
-    app.register_blueprint(api_bp)
-
-    from app.web import init_web
-
     init_web(app, runtime)
-
-    from app.observability import init_observability
-
     init_observability(app)
+    app.wsgi_app = Observed(QueryEndpoint(runtime, app.wsgi_app))  # type: ignore[method-assign]
 
     if settings.trusted_proxies:
         from app.proxies import trust_forwarded_for
@@ -53,7 +48,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @app.errorhandler(404)
     @app.errorhandler(405)
     def _not_here(error: Exception) -> Response:
-        code = getattr(error, "code", 404)
-        return Response(f"{code}: nothing here\n", status=code, content_type="text/plain")
+        return not_here(getattr(error, "code", 404))
 
     return app

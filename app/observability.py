@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import Any
 
 from flask import Flask
 from flask import Response
-from flask import g
 from flask import request
 from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client import REGISTRY
@@ -27,30 +27,44 @@ from app import ids
 from app.logs import request_id_var
 from app.metrics import LATENCY
 
+#: WSGI environ keys: the request's id, and the endpoint its latency is filed under.
+REQUEST_ID = "fedbridge.request_id"
+ENDPOINT = "fedbridge.endpoint"
+
+
+class Observed:
+    """WSGI middleware around the whole service (the Query endpoint and Flask's pages):
+    each request gets an id, which its log lines and audit records carry and the
+    x-amzn-RequestId header returns, and its latency is observed under its endpoint."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        started = time.perf_counter()
+        request_id = environ[REQUEST_ID] = ids.request_id()
+        token = request_id_var.set(request_id)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            headers.append(("x-amzn-RequestId", request_id))
+            return start_response(status, headers, exc_info)
+
+        try:
+            return self.app(environ, start)
+        finally:
+            LATENCY.labels(environ.get(ENDPOINT) or "unknown").observe(
+                time.perf_counter() - started
+            )
+            # Lines logged after the request (a worker exiting) must not carry its id.
+            request_id_var.reset(token)
+
 
 def init_observability(app: Flask) -> None:
     runtime = app.extensions["fedbridge"]
 
     @app.before_request
-    def _start() -> None:
-        g.request_id = ids.request_id()
-        g.started = time.perf_counter()
-        g.request_id_token = request_id_var.set(g.request_id)
-
-    @app.teardown_request
-    def _forget_request_id(_error: BaseException | None) -> None:
-        # Lines logged after the request (a worker exiting) must not carry its id.
-        token = g.pop("request_id_token", None)
-        if token is not None:
-            request_id_var.reset(token)
-
-    @app.after_request
-    def _finish(response: Response) -> Response:
-        started = g.get("started")
-        if started is not None:
-            LATENCY.labels(request.endpoint or "unknown").observe(time.perf_counter() - started)
-        response.headers.setdefault("x-amzn-RequestId", g.get("request_id", ""))
-        return response
+    def _name_endpoint() -> None:
+        request.environ[ENDPOINT] = request.endpoint
 
     @app.get("/healthz")
     def _healthz() -> Response:

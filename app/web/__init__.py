@@ -16,8 +16,9 @@ from flask.sessions import SecureCookieSessionInterface
 
 from app.runtime import Runtime
 
-#: Paths no browser page lives on: the Query endpoint, health and metrics.
-_NOT_PAGES = frozenset({"/", "/healthz", "/readyz", "/metrics"})
+#: Paths no browser page lives on: health and metrics (the Query endpoint never
+#: reaches Flask: app.api.views).
+_NOT_PAGES = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class _PageCookies(SecureCookieSessionInterface):

@@ -19,10 +19,10 @@ from flask import request
 from flask import session as cookie
 from sqlalchemy.orm import Session
 
-from app import ids
 from app.audit import AuditRecord
 from app.errors import AccessDeniedError
 from app.errors import ServiceError
+from app.observability import REQUEST_ID
 from app.runtime import Runtime
 from app.web.state import WebSessions
 
@@ -111,7 +111,7 @@ def audit(
 ) -> None:
     record = AuditRecord(
         at=now(),
-        request_id=ids.request_id(),
+        request_id=request.environ[REQUEST_ID],
         action=action,
         outcome=outcome,
         account_id=account_id,

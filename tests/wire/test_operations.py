@@ -50,6 +50,33 @@ def test_request_id_header_matches_the_body(server: Server) -> None:
     assert f"<RequestId>{request_id}</RequestId>" in resp.text
 
 
+def test_a_sign_in_page_audits_under_the_request_id_it_returns(server: Server) -> None:
+    resp = requests.post(server.url + "/saml/acs", data={"SAMLResponse": "x"}, timeout=5)
+    request_id = resp.headers["x-amzn-RequestId"]
+    with server.runtime.sessions() as session:
+        query = select(AuditEvent.outcome).where(AuditEvent.request_id == request_id)
+        assert session.scalars(query).all() == ["refused"]
+
+
+def test_browsers_may_not_sniff_replies_or_frame_pages(server: Server) -> None:
+    page = requests.post(server.url + "/saml/acs", data={"SAMLResponse": "x"}, timeout=5)
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    reply = requests.post(server.url + "/", data={"Action": "Nope"}, timeout=5)
+    for resp in (page, reply):
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_query_endpoint_answers_get_head_and_post_only(server: Server) -> None:
+    query = {"Action": "GetCallerIdentity", "Version": "2011-06-15"}
+    head = requests.head(server.url + "/", params=query, timeout=5)
+    get = requests.get(server.url + "/", params=query, timeout=5)
+    assert head.status_code == get.status_code == 403 and head.content == b""
+    put = requests.put(server.url + "/", data=query, timeout=5)
+    assert (put.status_code, put.headers["Allow"]) == (405, "GET, HEAD, POST")
+    assert put.headers["x-amzn-RequestId"]
+
+
 def _limited(tmp_path: Path, trusted_proxies: int = 0) -> Settings:
     """A server of its own whose limits a test can reach: 3 per second per address."""
     return Settings(

@@ -60,7 +60,6 @@ class _Insert:
         self.statement = DriverStatement(
             insert(table).compile(dialect=dialect, column_keys=[c.key for c in columns])
         )
-        self.sql = self.statement.sql
         self.convert = {
             c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
         }
@@ -72,7 +71,7 @@ class _Insert:
     def run(self, conn: Connection, row: dict[str, Any]) -> None:
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(self.sql, self.params(row))
+            cursor.execute(self.statement.sql, self.params(row))
         finally:
             cursor.close()
 
@@ -90,7 +89,7 @@ class AuditLog:
     def write(self, record: AuditRecord) -> None:
         """Record in a transaction of its own (read-only calls, and refusals whose own
         transaction rolled back)."""
-        self._autocommit.execute(self._insert.sql, self._insert.params(record.row()))
+        self._autocommit.execute(self._insert.statement.sql, self._insert.params(record.row()))
         self._log(record)
 
     @staticmethod

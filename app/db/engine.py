@@ -199,21 +199,22 @@ class Autocommit:
 
     def execute(self, sql: str, params: Any) -> None:
         """`sql` in the driver's paramstyle (DriverStatement)."""
-        driver_connection: Any = self._connections.get().connection.dbapi_connection
         with self._writer or nullcontext():
-            driver_connection.execute(sql, params)
+            self._driver_connection().execute(sql, params)
 
     def scalar(self, sql: str, params: Any) -> Any:
         """The first value of the one row `sql` returns (an INSERT … RETURNING)."""
-        driver_connection: Any = self._connections.get().connection.dbapi_connection
         with self._writer or nullcontext():
-            cursor = driver_connection.execute(sql, params)
+            cursor = self._driver_connection().execute(sql, params)
             try:
                 # To the end: SQLite's statement, and its write, finish only there.
                 ((value,),) = cursor.fetchall()
             finally:
                 cursor.close()
         return value
+
+    def _driver_connection(self) -> Any:
+        return self._connections.get().connection.dbapi_connection
 
 
 class DriverStatement:

@@ -230,10 +230,11 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
-            # gthread even for one thread: idle keep-alive connections wait in its
-            # poller, not in the worker's only thread (gunicorn's sync worker would
-            # close every connection after one reply).
-            self.cfg.set("worker_class", "gthread")
+            # gthread, or for one thread its variant without a thread pool: idle
+            # keep-alive connections wait in a poller, not in a thread (gunicorn's
+            # sync worker would close every connection after one reply).
+            one_thread = "app.gunicorn_worker.OneThreadWorker"
+            self.cfg.set("worker_class", one_thread if threads == 1 else "gthread")
             # The heartbeat file is touched on every request: in memory, not on a disk
             # filesystem where that may block (gunicorn's own advice; +4% measured). It
             # is made with mkstemp and unlinked at once, as it would be in /tmp.

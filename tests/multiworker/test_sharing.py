@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -333,6 +334,27 @@ def test_every_log_line_is_json_with_request_ids_and_no_secrets(host: Host, acco
     (audited,) = [x["audit"] for x in lines if x.get("request_id") == request_id and "audit" in x]
     assert (audited["outcome"], audited["error_code"]) == ("refused", "InvalidAction")
     assert account.secret_access_key not in text and MASTER_KEY not in text
+
+
+def test_silent_and_idle_connections_hold_up_no_worker(host: Host) -> None:
+    """Each worker has one thread: connections that send nothing, or nothing more,
+    wait in its poller, not in that thread."""
+    kept = requests.Session()
+    assert kept.get(host.url + "/healthz", timeout=5).ok  # now idle, kept alive
+    silent = [
+        socket.create_connection(("127.0.0.1", int(host.url.rsplit(":", 1)[1]))) for _ in range(6)
+    ]
+    try:
+        time.sleep(0.2)  # every worker has accepted some of them
+        for _ in range(6):  # fresh connections, spread over both workers
+            started = time.monotonic()
+            assert requests.get(host.url + "/healthz", timeout=5).ok
+            assert time.monotonic() - started < 1
+        assert kept.get(host.url + "/healthz", timeout=5).ok
+    finally:
+        for conn in silent:
+            conn.close()
+        kept.close()
 
 
 #: An unsigned call, refused after the rate limit's check.

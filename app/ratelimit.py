@@ -5,6 +5,16 @@ counters are shared by every worker and host: in Redis with FEDBRIDGE_REDIS_URL,
 otherwise in the database. Only the single-worker default on SQLite, one process
 alone with its file, counts in-process. The source IP is the socket's peer, or with
 FEDBRIDGE_TRUSTED_PROXIES the address the proxies in front forwarded (app/proxies.py).
+
+A process takes tokens from a shared count ahead of use and hands them out itself:
+as many at a time as it took for that key so far in the second (at least one, at
+most a tenth of the limit). A key seen a few times a second costs a write or round
+trip per call, as without leases; a busy one about one per tenth of its limit. The
+limit stays a ceiling: tokens a process took and did not hand out by the end of the
+second are lost, at most as many as it handed out (and under a tenth of the limit),
+so a key may get fewer calls than its limit, never more. Once the shared count is
+spent, the process refuses that key for the rest of the second without asking
+again: a flood costs the counter nothing more.
 """
 
 from __future__ import annotations
@@ -27,7 +37,9 @@ log = logging.getLogger("fedbridge.ratelimit")
 
 
 class Counter(Protocol):
-    def incr(self, key: str, window: int) -> int: ...
+    def incr(self, key: str, window: int, by: int = 1) -> int:
+        """Add `by` to `key`'s count in second `window`; return the new count."""
+        ...
 
 
 class InProcessCounter:
@@ -36,11 +48,11 @@ class InProcessCounter:
         self._window = -1
         self._counts: dict[str, int] = {}
 
-    def incr(self, key: str, window: int) -> int:
+    def incr(self, key: str, window: int, by: int = 1) -> int:
         with self._lock:
             if window != self._window:  # a new second: forget the last one
                 self._window, self._counts = window, {}
-            self._counts[key] = self._counts.get(key, 0) + 1
+            self._counts[key] = self._counts.get(key, 0) + by
             return self._counts[key]
 
 
@@ -50,10 +62,10 @@ class RedisCounter:
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
-    def incr(self, key: str, window: int) -> int:
+    def incr(self, key: str, window: int, by: int = 1) -> int:
         name = f"fedbridge:rl:{window}:{key}"
         pipe = self._redis.pipeline()
-        pipe.incr(name)
+        pipe.incrby(name, by)
         pipe.expire(name, 2)
         count, _ = pipe.execute()
         return int(count)
@@ -71,8 +83,8 @@ class DatabaseCounter:
     KEEP_SECONDS = 10
 
     _UPSERT = text(
-        "INSERT INTO rate_limit_hits (second, key_digest, hits) VALUES (:second, :key, 1) "
-        "ON CONFLICT (second, key_digest) DO UPDATE SET hits = rate_limit_hits.hits + 1 "
+        "INSERT INTO rate_limit_hits (second, key_digest, hits) VALUES (:second, :key, :by) "
+        "ON CONFLICT (second, key_digest) DO UPDATE SET hits = rate_limit_hits.hits + :by "
         "RETURNING hits"
     )
     _PURGE = text("DELETE FROM rate_limit_hits WHERE second < :second")
@@ -83,13 +95,13 @@ class DatabaseCounter:
         self._purge = DriverStatement(self._PURGE.compile(dialect=engine.dialect))
         self._purged_before = -1
 
-    def incr(self, key: str, window: int) -> int:
+    def incr(self, key: str, window: int, by: int = 1) -> int:
         if window > self._purged_before:
             self._purged_before = window
             oldest = window - self.KEEP_SECONDS
             self._autocommit.execute(self._purge.sql, self._purge.params({"second": oldest}))
         digest = hashlib.sha256(key.encode()).hexdigest()
-        params = self._upsert.params({"second": window, "key": digest})
+        params = self._upsert.params({"second": window, "key": digest, "by": by})
         return int(self._autocommit.scalar(self._upsert.sql, params))
 
 
@@ -102,21 +114,85 @@ def counter_for(settings: Settings, engine: Engine) -> Counter:
     return DatabaseCounter(engine)
 
 
+class _Key:
+    """One key's tokens in one process for the current second."""
+
+    __slots__ = ("held", "spent", "taken")
+
+    def __init__(self) -> None:
+        self.held = 0  # taken from the shared count, not handed out yet
+        self.taken = 0  # taken from the shared count this second
+        self.spent = False  # the shared count reached the limit
+
+
+class _Held:
+    """What this process took from the shared counts for the current second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._window = -1
+        self._keys: dict[str, _Key] = {}
+
+    def take(self, key: str, window: int) -> bool | None:
+        """True: a held token, handed out. False: none held, and the shared count is
+        spent. None: none held; ask the shared count."""
+        with self._lock:
+            if window != self._window:  # a new second: what was held is void
+                self._window, self._keys = window, {}
+            held = self._keys.get(key)
+            if held is None:
+                return None
+            if held.held:
+                held.held -= 1
+                return True
+            return False if held.spent else None
+
+    def lease_size(self, key: str, most: int) -> int:
+        """As many as were taken for the key this second (so leases double), 1 to `most`."""
+        with self._lock:
+            held = self._keys.get(key)
+            return max(1, min(most, held.taken if held else 0))
+
+    def keep(self, key: str, window: int, taken: int, unused: int, spent: bool) -> None:
+        with self._lock:
+            if window != self._window:  # the second is over: nothing to keep
+                return
+            held = self._keys.setdefault(key, _Key())
+            held.taken += taken
+            held.held += unused
+            held.spent = held.spent or spent
+
+
 class RateLimiter:
+    #: A process takes at most limit // LEASE_PARTS tokens from the shared count at once.
+    LEASE_PARTS = 10
+
     def __init__(self, counter: Counter, per_ip: int, per_provider: int) -> None:
         self.counter = counter
         self.per_ip = per_ip
         self.per_provider = per_provider
+        self._held = _Held()
 
     def check(self, kind: str, value: str | None) -> None:
         """Throttling once `kind` ("ip" or "provider") `value` passes its limit this second."""
         limit = self.per_ip if kind == "ip" else self.per_provider
         if not limit or not value:
             return
+        key, window = f"{kind}:{value}", int(time.time())
+        mine = self._held.take(key, window)
+        if mine is None:
+            mine = self._lease(key, window, limit)
+        if not mine:
+            raise ThrottlingError("Rate exceeded", reason=f"throttled.{kind}")
+
+    def _lease(self, key: str, window: int, limit: int) -> bool:
+        """Take tokens from the shared count; hand out one of them now."""
+        size = self._held.lease_size(key, max(1, limit // self.LEASE_PARTS))
         try:
-            count = self.counter.incr(f"{kind}:{value}", int(time.time()))
+            count = self.counter.incr(key, window, size)
         except Exception:  # a limiter that is down must not take sign-in down with it
             log.exception("rate limiter unavailable; not limiting")
-            return
-        if count > limit:
-            raise ThrottlingError("Rate exceeded", reason=f"throttled.{kind}")
+            return True
+        granted = min(size, limit - (count - size))  # the part of the lease under the limit
+        self._held.keep(key, window, size, max(granted - 1, 0), spent=count >= limit)
+        return granted > 0

@@ -1,8 +1,11 @@
-"""Rate-limit counts in the database: what workers and hosts without Redis share."""
+"""Rate-limit counts in the database, what workers and hosts without Redis share, and the
+tokens each process takes from them ahead of use."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +20,10 @@ from app.config import Settings
 from app.db.engine import make_engine
 from app.db.engine import migrate
 from app.db.models import RateLimitHit
+from app.errors import ThrottlingError
 from app.ratelimit import DatabaseCounter
 from app.ratelimit import InProcessCounter
+from app.ratelimit import RateLimiter
 from app.ratelimit import RedisCounter
 from app.ratelimit import counter_for
 
@@ -61,3 +66,53 @@ def test_only_one_process_alone_with_its_file_counts_in_process(tmp_path: Path) 
     redis = Settings(workers=2, redis_url="redis://127.0.0.1:1/0")
     assert isinstance(counter_for(redis, sqlite), RedisCounter)
     sqlite.dispose()
+
+
+def _fresh_second() -> None:
+    time.sleep(1.02 - time.time() % 1)
+
+
+def _admitted(limiter: RateLimiter, kind: str, value: str) -> bool:
+    try:
+        limiter.check(kind, value)
+    except ThrottlingError:
+        return False
+    return True
+
+
+def test_workers_taking_tokens_ahead_never_pass_the_limit_together(
+    engines: tuple[Engine, Engine],
+) -> None:
+    """Two workers, each taking a tenth of the limit at a time from the shared count."""
+    workers = [RateLimiter(DatabaseCounter(engine), 100, 100) for engine in engines]
+    ip = f"203.0.113.{uuid.uuid4().int % 250}-{uuid.uuid4()}"
+    _fresh_second()
+    second = int(time.time())
+    admitted = [_admitted(workers[n % 2], "ip", ip) for n in range(300)]
+    assert int(time.time()) == second, "the checks took more than a second"
+    # A worker's last tokens may go unused (at most 9 each): never more than the limit.
+    assert 100 - 2 * 9 <= admitted.count(True) <= 100
+    assert admitted[-50:] == [False] * 50
+    # One write per ten calls; none once the count is spent, however hard the flood.
+    digest = hashlib.sha256(f"ip:{ip}".encode()).hexdigest()
+    with engines[0].connect() as conn:
+        hits = conn.scalar(select(RateLimitHit.hits).where(RateLimitHit.key_digest == digest))
+    assert 100 <= hits <= 100 + 2 * 10
+    _fresh_second()  # and the next second starts afresh
+    assert _admitted(workers[0], "ip", ip) and _admitted(workers[1], "ip", ip)
+
+
+def test_a_small_limit_is_counted_call_by_call() -> None:
+    limiter = RateLimiter(InProcessCounter(), 3, 0)
+    _fresh_second()
+    assert [_admitted(limiter, "ip", "198.51.100.1") for _ in range(5)] == [True] * 3 + [False] * 2
+    assert _admitted(limiter, "provider", "arn:aws:iam::1:saml-provider/any")  # 0: no limit
+
+
+def test_many_workers_with_a_few_calls_each_are_not_throttled_early() -> None:
+    """Leases grow with a worker's own traffic: sixteen workers taking a tenth of the
+    limit each on their first call would refuse calls far below the limit."""
+    shared = InProcessCounter()  # one count, as Redis or the database is for all workers
+    workers = [RateLimiter(shared, 100, 100) for _ in range(16)]
+    _fresh_second()
+    assert all(_admitted(workers[n % 16], "ip", "198.51.100.7") for n in range(64))

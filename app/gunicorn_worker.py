@@ -16,6 +16,7 @@ gunicorn version.
 
 from __future__ import annotations
 
+from collections import deque
 from concurrent.futures import Future
 from typing import Any
 
@@ -24,10 +25,33 @@ from gunicorn.workers.gthread import ThreadWorker
 
 
 class OneThreadWorker(ThreadWorker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ready: deque[Any] = deque()
+
     def enqueue_req(self, conn: Any) -> None:
+        # finish_request() calls back here for a request already read ahead (a
+        # pipelining client): queue it and let the loop below answer it, rather than
+        # recurse once per request (which broke off after about 480 of 2,000).
+        self._ready.append(conn)
+        if len(self._ready) > 1:
+            return
+        try:
+            while self._ready:
+                conn = self._ready[0]
+                self.finish_request(conn, self._handled(conn))
+                self._ready.popleft()
+        finally:
+            self._ready.clear()  # only non-empty here if something escaped
+
+    def _handled(self, conn: Any) -> Future[Any]:
+        """handle()'s outcome as the future finish_request() expects from the pool."""
         done: Future[Any] = Future()
-        if conn.initialized or conn.data_ready:
-            done.set_result(self.handle(conn))  # handle() answers every error itself
-        else:
+        if not (conn.initialized or conn.data_ready):
             done.set_result(_DEFER)  # gthread's "no data yet": wait for it in the poller
-        self.finish_request(conn, done)
+            return done
+        try:
+            done.set_result(self.handle(conn))
+        except Exception as e:  # as in the pool: finish_request() closes the connection
+            done.set_exception(e)
+        return done

@@ -357,6 +357,19 @@ def test_silent_and_idle_connections_hold_up_no_worker(host: Host) -> None:
         kept.close()
 
 
+def test_a_pipelining_client_gets_every_answer(host: Host) -> None:
+    """Requests sent back to back on one connection are answered in order, however many
+    (the worker reads ahead, then answers what it read)."""
+    port = int(host.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: fedbridge\r\n\r\n" * 1000)
+        received = b""
+        while received.count(b"HTTP/1.1 200 OK") < 1000:
+            chunk = conn.recv(65536)
+            assert chunk, f"closed after {received.count(b'HTTP/1.1 200 OK')} answers"
+            received += chunk
+
+
 #: An unsigned call, refused after the rate limit's check.
 _UNSIGNED = {
     "Action": "AssumeRoleWithWebIdentity",

@@ -139,28 +139,28 @@ class _Held:
         with self._lock:
             if window != self._window:  # a new second: what was held is void
                 self._window, self._keys = window, {}
-            held = self._keys.get(key)
-            if held is None:
+            state = self._keys.get(key)
+            if state is None:
                 return None
-            if held.held:
-                held.held -= 1
+            if state.held:
+                state.held -= 1
                 return True
-            return False if held.spent else None
+            return False if state.spent else None
 
     def lease_size(self, key: str, most: int) -> int:
         """As many as were taken for the key this second (so leases double), 1 to `most`."""
         with self._lock:
-            held = self._keys.get(key)
-            return max(1, min(most, held.taken if held else 0))
+            state = self._keys.get(key)
+            return max(1, min(most, state.taken if state else 0))
 
     def keep(self, key: str, window: int, taken: int, unused: int, spent: bool) -> None:
         with self._lock:
             if window != self._window:  # the second is over: nothing to keep
                 return
-            held = self._keys.setdefault(key, _Key())
-            held.taken += taken
-            held.held += unused
-            held.spent = held.spent or spent
+            state = self._keys.setdefault(key, _Key())
+            state.taken += taken
+            state.held += unused
+            state.spent = state.spent or spent
 
 
 class RateLimiter:

@@ -83,19 +83,23 @@ class AuditLog:
 
     def add(self, session: Session, record: AuditRecord) -> None:
         """Record inside the caller's transaction: the event lands if and only if its write does."""
-        self._insert.run(session.connection(), record.row())
-        self._log(record)
+        row = record.row()
+        self._insert.run(session.connection(), row)
+        self._log(record, row)
 
     def write(self, record: AuditRecord) -> None:
         """Record in a transaction of its own (read-only calls, and refusals whose own
         transaction rolled back)."""
-        self._autocommit.execute(self._insert.statement.sql, self._insert.params(record.row()))
-        self._log(record)
+        row = record.row()
+        self._autocommit.execute(self._insert.statement.sql, self._insert.params(row))
+        self._log(record, row)
 
     @staticmethod
-    def _log(record: AuditRecord) -> None:
+    def _log(record: AuditRecord, row: dict[str, Any] | None = None) -> None:
+        """`row`: record.row(), when the caller has it already."""
         observe_audit(record.action, record.outcome, record.reason, record.detail)
-        fields = {k: v for k, v in record.row().items() if v is not None and k != "detail"}
+        row = record.row() if row is None else row
+        fields = {k: v for k, v in row.items() if v is not None and k != "detail"}
         fields["at"] = record.at.isoformat()
         # The formatters in app.logs write the fields: as an object in JSON lines, as
         # quoted pairs in text lines. The message names nothing a caller sent.

@@ -39,6 +39,10 @@ class Host:
     ) -> None:
         self.url, self.process, self.server, self.log = url, process, server, log
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def workers(self) -> list[int]:
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True)
         return [int(pid) for pid in out.stdout.split()]
@@ -341,9 +345,7 @@ def test_silent_and_idle_connections_hold_up_no_worker(host: Host) -> None:
     wait in its poller, not in that thread."""
     kept = requests.Session()
     assert kept.get(host.url + "/healthz", timeout=5).ok  # now idle, kept alive
-    silent = [
-        socket.create_connection(("127.0.0.1", int(host.url.rsplit(":", 1)[1]))) for _ in range(6)
-    ]
+    silent = [socket.create_connection(("127.0.0.1", host.port)) for _ in range(6)]
     try:
         time.sleep(0.2)  # every worker has accepted some of them
         for _ in range(6):  # fresh connections, spread over both workers
@@ -360,8 +362,7 @@ def test_silent_and_idle_connections_hold_up_no_worker(host: Host) -> None:
 def test_a_pipelining_client_gets_every_answer(host: Host) -> None:
     """Requests sent back to back on one connection are answered in order, however many
     (the worker reads ahead, then answers what it read)."""
-    port = int(host.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+    with socket.create_connection(("127.0.0.1", host.port), timeout=10) as conn:
         conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: fedbridge\r\n\r\n" * 1000)
         received = b""
         while received.count(b"HTTP/1.1 200 OK") < 1000:

@@ -83,7 +83,8 @@ def _admitted(limiter: RateLimiter, kind: str, value: str) -> bool:
 def test_workers_taking_tokens_ahead_never_pass_the_limit_together(
     engines: tuple[Engine, Engine],
 ) -> None:
-    """Two workers, each taking a tenth of the limit at a time from the shared count."""
+    """Two workers taking tokens from the shared count, leases doubling up to a tenth of
+    the limit."""
     workers = [RateLimiter(DatabaseCounter(engine), 100, 100) for engine in engines]
     ip = f"203.0.113.{uuid.uuid4().int % 250}-{uuid.uuid4()}"
     _fresh_second()
@@ -93,7 +94,7 @@ def test_workers_taking_tokens_ahead_never_pass_the_limit_together(
     # A worker's last tokens may go unused (at most 9 each): never more than the limit.
     assert 100 - 2 * 9 <= admitted.count(True) <= 100
     assert admitted[-50:] == [False] * 50
-    # One write per ten calls; none once the count is spent, however hard the flood.
+    # A write per lease, not per call; none once the count is spent, however hard the flood.
     digest = hashlib.sha256(f"ip:{ip}".encode()).hexdigest()
     with engines[0].connect() as conn:
         hits = conn.scalar(select(RateLimitHit.hits).where(RateLimitHit.key_digest == digest))

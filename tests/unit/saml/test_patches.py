@@ -1,7 +1,8 @@
-"""fedbridge's two changes to python3-saml (app/saml/patches.py). The schemas are parsed
+"""fedbridge's three changes to python3-saml (app/saml/patches.py). The schemas are parsed
 once, at import, and never by a request thread: libxml2's first schema parse is not
 safe to race, and a lost race broke SAML for the life of the process. XPath queries
-are compiled once and must find exactly what python3-saml's own would."""
+are compiled once and must find exactly what python3-saml's own would. Signature keys
+are loaded once and must accept and refuse exactly what python3-saml's own would."""
 
 from __future__ import annotations
 
@@ -81,3 +82,39 @@ def test_compiled_queries_find_what_python3_saml_s_own_would() -> None:
     assertion = OneLogin_Saml2_XML.query(root, "//saml:Assertion")[0]
     # A context node scopes the query, as in python3-saml.
     assert OneLogin_Saml2_XML.query(root, "./saml:Issuer", assertion) == [assertion[0]]
+
+
+def test_signature_keys_are_loaded_once_and_judge_as_python3_saml_s_own() -> None:
+    import base64
+
+    import xmlsec
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    from tests.saml_idp import TestIdp
+    from tests.saml_idp import make_key_pair
+
+    idp = TestIdp()
+    genuine = base64.b64decode(
+        idp.response(acs="https://sp.example/acs", audience="https://sp.example", roles=["r,p"])
+    )
+    tampered = genuine.replace(b"r,p", b"r,q")
+    stranger = make_key_pair("stranger")[1]
+    patched = OneLogin_Saml2_Utils.validate_node_sign
+
+    def judged(xml: bytes, cert: str, check: object) -> bool:
+        root = OneLogin_Saml2_XML.to_etree(xml)
+        xmlsec.tree.add_ids(root, ["ID"])  # as python3-saml's validate_sign does first
+        signature = OneLogin_Saml2_XML.query(root, OneLogin_Saml2_Utils.ASSERTION_SIGNATURE_XPATH)
+        return bool(check(signature[0], root, cert))  # type: ignore[operator]
+
+    patches._public_key.cache_clear()
+    cases = [(genuine, idp.cert), (tampered, idp.cert), (genuine, stranger)]
+    for _ in range(3):
+        ours = [judged(xml, cert, patched) for xml, cert in cases]
+        theirs = [
+            judged(xml, cert, patches._python3_saml_validate_node_sign) for xml, cert in cases
+        ]
+        assert ours == theirs == [True, False, False]
+    assert patches._public_key.cache_info().misses == 2  # two certificates, each loaded once
+    with pytest.raises(Exception, match="Signature validation failed"):
+        judged(tampered, idp.cert, lambda *a: patched(*a, raise_exceptions=True))

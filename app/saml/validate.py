@@ -14,11 +14,13 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from copy import deepcopy
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
@@ -108,8 +110,21 @@ def _refuse(message: str, reason: str) -> InvalidIdentityTokenError:
     return InvalidIdentityTokenError(message, reason=reason)
 
 
+@dataclass(frozen=True)
+class _Document:
+    """A Response decoded and parsed once, with python3-saml's own hardened parser."""
+
+    xml: bytes
+    root: Any
+    issuer: str
+
+
 def read_issuer(saml_response: str) -> str:
     """The Response's Issuer, read before validation to choose the provider's keys."""
+    return _read(saml_response).issuer
+
+
+def _read(saml_response: str) -> _Document:
     if not isinstance(saml_response, str) or not 4 <= len(saml_response) <= MAX_RESPONSE_CHARS:
         raise _refuse(
             f"The SAML response must be 4 to {MAX_RESPONSE_CHARS} base64 characters.",
@@ -130,7 +145,25 @@ def read_issuer(saml_response: str) -> str:
     issuers = root.findall("saml:Issuer", _NS) or root.findall("saml:Assertion/saml:Issuer", _NS)
     if len(issuers) != 1 or not (issuers[0].text or "").strip():
         raise _refuse("The SAML response names no single Issuer.", "saml.wrong_issuer")
-    return (issuers[0].text or "").strip()
+    return _Document(xml, root, (issuers[0].text or "").strip())
+
+
+class _Response(OneLogin_Saml2_Response):
+    """python3-saml's Response over a _Document, rather than decoding and parsing the same
+    bytes a second time. The constructor is python3-saml 1.16.0's (pinned) without those
+    two steps."""
+
+    def __init__(self, settings: OneLogin_Saml2_Settings, document: _Document) -> None:
+        self._settings = settings
+        self._error = None
+        self.response = document.xml
+        self.document = document.root
+        self.decrypted_document = None
+        self.encrypted = None
+        self.valid_scd_not_on_or_after = None
+        if self._query("/samlp:Response/saml:EncryptedAssertion"):
+            self.encrypted = True
+            self.decrypted_document = self._decrypt_assertion(deepcopy(self.document))
 
 
 def validate_response(
@@ -142,8 +175,8 @@ def validate_response(
 ) -> ValidatedResponse:
     """Validate against each candidate provider registered for the Issuer; the first whose
     keys verify wins. Raises the AWS error of the most telling failure otherwise."""
-    issuer = read_issuer(saml_response)
-    candidates = [p for p in candidates if p.entity_id == issuer]
+    document = _read(saml_response)
+    candidates = [p for p in candidates if p.entity_id == document.issuer]
     if not candidates:
         raise _refuse(
             "No SAML provider is registered for the response's Issuer.", "saml.unknown_issuer"
@@ -151,7 +184,7 @@ def validate_response(
     failure: ServiceError | None = None
     for provider in candidates:
         try:
-            return _validate_with(saml_response, provider, sp, request_id)
+            return _validate_with(document, provider, sp, request_id)
         except ServiceError as err:
             failure = failure or err
     assert failure is not None
@@ -159,7 +192,7 @@ def validate_response(
 
 
 def _validate_with(
-    saml_response: str, provider: SamlProvider, sp: ServiceProvider, request_id: str | None
+    document: _Document, provider: SamlProvider, sp: ServiceProvider, request_id: str | None
 ) -> ValidatedResponse:
     now = sp.clock.now()
     metadata = parse_idp_metadata(provider.metadata_document, now)
@@ -167,7 +200,7 @@ def _validate_with(
     response = None
     error: Exception | None = None
     # Only an encrypted assertion needs more than the newest key: try older ones too.
-    keys = sp.keys if _is_encrypted(saml_response) else sp.keys[:1]
+    keys = sp.keys if b"EncryptedAssertion" in document.xml else sp.keys[:1]
     for key in keys:
         try:
             settings = saml_settings(
@@ -179,7 +212,7 @@ def _validate_with(
                 next(iter(metadata.sso_urls.values())),
                 metadata.signing_certs,
             )
-            response = OneLogin_Saml2_Response(settings, saml_response)
+            response = _Response(settings, document)
             response.is_valid(request_data, request_id, raise_exceptions=True)
             error = None
             break
@@ -210,10 +243,6 @@ def _diagnose_confirmation(
         if data.get("Recipient") == acs_url and end is not None and end <= now:
             return V("SubjectConfirmationData has expired", V.ASSERTION_EXPIRED)
     return None
-
-
-def _is_encrypted(saml_response: str) -> bool:
-    return b"EncryptedAssertion" in base64.b64decode("".join(saml_response.split()))
 
 
 def _mapped(error: Exception | None) -> ServiceError:

@@ -149,9 +149,15 @@ def _read(saml_response: str) -> _Document:
 
 
 class _Response(OneLogin_Saml2_Response):
-    """python3-saml's Response over a _Document, rather than decoding and parsing the same
-    bytes a second time. The constructor is python3-saml 1.16.0's (pinned) without those
-    two steps."""
+    """python3-saml's Response over a _Document, with two repetitions taken out.
+
+    - The constructor is python3-saml 1.16.0's (pinned) without decoding and parsing
+      the bytes a second time.
+    - Answers to its XPath queries are kept for the life of the object: validation asks
+      20 times which Reference signs the assertion. The documents never change once
+      constructed (decryption works on its own copy), so an answer cannot go stale, and
+      each caller gets its own list.
+    """
 
     def __init__(self, settings: OneLogin_Saml2_Settings, document: _Document) -> None:
         self._settings = settings
@@ -161,9 +167,16 @@ class _Response(OneLogin_Saml2_Response):
         self.decrypted_document = None
         self.encrypted = None
         self.valid_scd_not_on_or_after = None
+        self._answers: dict[tuple[bool, str, str | None], list[Any]] = {}
         if self._query("/samlp:Response/saml:EncryptedAssertion"):
             self.encrypted = True
             self.decrypted_document = self._decrypt_assertion(deepcopy(self.document))
+
+    def _query(self, query: str, tagid: str | None = None) -> list[Any]:
+        key = (bool(self.encrypted), query, tagid)  # which document, as the parent chooses
+        if key not in self._answers:
+            self._answers[key] = super()._query(query, tagid)
+        return list(self._answers[key])
 
 
 def validate_response(

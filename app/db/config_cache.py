@@ -18,6 +18,7 @@ from collections.abc import Hashable
 from typing import Any
 from typing import TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from app.db.models import Base
@@ -41,8 +42,12 @@ class ConfigCache:
         SQLite every later read comes from the same snapshot) and let `cached` serve
         entries of that generation to this session."""
         # Through the driver's own cursor: every read-only call runs this, and
-        # SQLAlchemy's statement machinery cost ten times the query itself.
-        cursor = session.connection().connection.cursor()
+        # SQLAlchemy's statement machinery cost ten times the query itself. A session
+        # bound to a connection (app.db.engine's readers) reads on it without beginning
+        # a transaction of its own: the connection's is already open.
+        bind = session.get_bind()
+        conn = bind if isinstance(bind, Connection) else session.connection()
+        cursor = conn.connection.cursor()
         try:
             cursor.execute(_GENERATION)
             row = cursor.fetchone()

@@ -261,8 +261,12 @@ class _ThreadSessions:
             with self._pooled.begin() as session:
                 yield session
             return
-        with Session(bind=conn, expire_on_commit=False) as session, session.begin():
-            session.connection()  # BEGIN now, so a nested begin() sees the connection taken
+        # The transaction is the connection's (BEGIN now, so a nested begin() sees the
+        # connection taken; COMMIT at the end), and the Session joins it only when the
+        # call queries through it. A call served from the configuration cache never
+        # does, and skips the Session's own begin and commit (measured alone: 104 to
+        # 37 µs per call, against 6 µs for SQLite's BEGIN, one read and COMMIT).
+        with conn.begin(), Session(bind=conn, expire_on_commit=False) as session:
             yield session
 
 

@@ -21,6 +21,7 @@ from app.db.config_cache import ConfigCache
 from app.db.config_cache import cached
 from app.db.engine import make_engine
 from app.db.engine import make_reader_engine
+from app.db.engine import make_reader_sessions
 from app.db.engine import make_session_factory
 from app.db.engine import migrate
 from app.db.models import Account
@@ -110,6 +111,23 @@ def test_a_transaction_older_than_the_cache_shares_nothing_with_it(db) -> None: 
         assert _load(session, "Web").max_session_duration == 7200  # type: ignore[union-attr]
     _load(old, "Web")  # what the older transaction loads stays its own
     old.rollback()
+    with readers.begin() as session:
+        cache.attach(session)
+        assert _load(session, "Web").max_session_duration == 7200  # type: ignore[union-attr]
+
+
+def test_a_read_only_call_reads_one_snapshot_from_its_generation_on(db) -> None:  # type: ignore[no-untyped-def]
+    """The readers' transaction is the connection's; the Session joins it on its first
+    query. That query must still see the snapshot the generation was read in: a write
+    in between is for the next call to see, whole."""
+    engine, writers, _ = db
+    readers = make_reader_sessions(engine.url.render_as_string(), engine)
+    cache = ConfigCache()
+    with readers.begin() as session:
+        cache.attach(session)
+        with writers.begin() as other:
+            other.execute(update(Role).values(max_session_duration=7200))
+        assert _load(session, "Web").max_session_duration == 3600  # type: ignore[union-attr]
     with readers.begin() as session:
         cache.attach(session)
         assert _load(session, "Web").max_session_duration == 7200  # type: ignore[union-attr]

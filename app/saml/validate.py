@@ -343,7 +343,7 @@ def _strict_checks(
             "The SAML session (SessionNotOnOrAfter) has ended.", reason="saml.expired"
         )
     name_id_data = response.get_nameid_data()
-    name_id = response.get_nameid()
+    name_id = name_id_data.get("Value")  # what get_nameid() reads, without a second pass
     if not name_id:
         raise _refuse("The SAML assertion has no NameID.", "saml.no_name_id")
     return ValidatedResponse(

@@ -95,7 +95,8 @@ def _query_string(request: Request) -> str:
 def _form_pairs(request: Request, body: bytes) -> list[tuple[str, str]]:
     if request.method != "POST" or not body:
         return []
-    content_type = request.mimetype
+    # The media type alone (werkzeug's request.mimetype parses every parameter too).
+    content_type = (request.content_type or "").split(";", 1)[0].strip().lower()
     if content_type not in ("", "application/x-www-form-urlencoded"):
         raise InvalidParameterValueError(
             "The body must be application/x-www-form-urlencoded (AWS Query protocol)."

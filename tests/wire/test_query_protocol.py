@@ -116,3 +116,30 @@ def test_garbage_never_500(server: Server, body: bytes) -> None:
     )
     assert 400 <= resp.status_code < 500
     assert ET.fromstring(resp.content).tag.endswith("ErrorResponse")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/x-www-form-urlencoded; charset=utf-8", 200),
+        ("Application/X-WWW-Form-URLEncoded ; charset=UTF-8", 200),
+        (None, 200),
+        ("application/json", 400),
+        ("multipart/form-data; boundary=x", 400),
+        ("text/plain; note=application/x-www-form-urlencoded", 400),
+    ],
+    ids=["form", "form-any-case", "none", "json", "multipart", "form-as-a-parameter"],
+)
+def test_a_body_must_be_form_encoded(server: Server, content_type: str | None, status: int) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    req = AWSRequest(
+        method="POST",
+        url=server.url + "/",
+        data=b"Action=ListRoles&Version=2010-05-08",
+        headers=headers,
+    )
+    SigV4Auth(Credentials(ROOT_KEY, ROOT_SECRET), "iam", "us-east-1").add_auth(req)
+    resp = requests.post(req.url, data=req.body, headers=dict(req.headers.items()), timeout=10)
+    assert resp.status_code == status, resp.text
+    if status == 400:
+        assert ET.fromstring(resp.content).findtext(".//{*}Code") == "InvalidParameterValue"

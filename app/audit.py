@@ -95,10 +95,9 @@ class AuditLog:
         self._log(record, row)
 
     @staticmethod
-    def _log(record: AuditRecord, row: dict[str, Any] | None = None) -> None:
-        """`row`: record.row(), when the caller has it already."""
+    def _log(record: AuditRecord, row: dict[str, Any]) -> None:
+        """`row`: record.row(), which the caller has built for the insert already."""
         observe_audit(record.action, record.outcome, record.reason, record.detail)
-        row = record.row() if row is None else row
         fields = {k: v for k, v in row.items() if v is not None and k != "detail"}
         fields["at"] = record.at.isoformat()
         # The formatters in app.logs write the fields: as an object in JSON lines, as

@@ -26,16 +26,15 @@ def _lines(formatter: logging.Formatter) -> list[str]:
     level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        AuditLog._log(
-            AuditRecord(
-                at=datetime.now(UTC),
-                request_id="r-1",
-                action="sts:AssumeRoleWithWebIdentity",
-                outcome="refused",
-                resource=FORGED,
-                reason="jwt.expired",
-            )
+        record = AuditRecord(
+            at=datetime.now(UTC),
+            request_id="r-1",
+            action="sts:AssumeRoleWithWebIdentity",
+            outcome="refused",
+            resource=FORGED,
+            reason="jwt.expired",
         )
+        AuditLog._log(record, record.row())
     finally:
         logger.setLevel(level)
         logger.removeHandler(handler)

@@ -210,6 +210,18 @@ class TestIdp:
         return base64.b64encode(response.encode()).decode()
 
 
+def sibling_forgery(xml: str) -> str:
+    """Signature wrapping (a `raw_xml_hook`): a forged assertion, Mallory's, beside the
+    genuine signed one."""
+    start = xml.index("<saml:Assertion")
+    end = xml.index("</saml:Assertion>") + len("</saml:Assertion>")
+    genuine = xml[start:end]
+    forged = genuine.replace("alice@example.com", "mallory@example.com").replace(
+        'ID="_a', 'ID="_forged'
+    )
+    return xml[:start] + forged + genuine + xml[end:]
+
+
 def _strip_declaration(xml: str | bytes) -> str:
     text = xml.decode() if isinstance(xml, bytes) else xml
     if text.startswith("<?xml"):

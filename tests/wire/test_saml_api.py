@@ -19,6 +19,7 @@ from tests.conftest import Server
 from tests.saml_idp import AWS_ATTR
 from tests.saml_idp import TestIdp
 from tests.saml_idp import make_key_pair
+from tests.saml_idp import sibling_forgery
 
 
 def _doc(*statements: dict) -> str:
@@ -250,17 +251,6 @@ def _xsw_in_signature_object(xml: str) -> str:
     return xml[:start] + forged + xml[end:]
 
 
-def _wrapped(xml: str) -> str:
-    """Signature wrapping: a forged assertion beside the genuine signed one."""
-    start = xml.index("<saml:Assertion")
-    end = xml.index("</saml:Assertion>") + len("</saml:Assertion>")
-    genuine = xml[start:end]
-    forged = genuine.replace("alice@example.com", "mallory@example.com").replace(
-        'ID="_a', 'ID="_forged'
-    )
-    return xml[:start] + forged + genuine + xml[end:]
-
-
 HOSTILE = {
     "unsigned": ({"sign_assertion": False}, "InvalidIdentityToken", "saml.unsigned"),
     "signed-by-stranger": (
@@ -328,7 +318,7 @@ HOSTILE = {
         "saml.bad_signature",
     ),
     "xsw-sibling-assertion": (
-        {"raw_xml_hook": _wrapped},
+        {"raw_xml_hook": sibling_forgery},
         "InvalidIdentityToken",
         "saml.signature_wrapping",
     ),

@@ -13,18 +13,10 @@ from app.saml import validate
 from tests.saml_idp import TestIdp
 from tests.saml_idp import encrypt_assertion
 from tests.saml_idp import make_key_pair
+from tests.saml_idp import sibling_forgery
 
 ACS = "https://sp.example/acs"
 AUDIENCE = "https://sp.example"
-
-
-def _sibling_forgery(xml: str) -> str:
-    """Signature wrapping: a forged assertion beside the genuine signed one."""
-    start = xml.index("<saml:Assertion")
-    end = xml.index("</saml:Assertion>") + len("</saml:Assertion>")
-    genuine = xml[start:end]
-    forged = genuine.replace("alice@", "mallory@").replace('ID="_a', 'ID="_forged')
-    return xml[:start] + forged + genuine + xml[end:]
 
 
 def _read_back(response: Any) -> tuple[object, ...]:
@@ -47,7 +39,7 @@ def test_responses_are_judged_as_python3_saml_judges_them(case: str) -> None:
     )
     hooks = {
         "tampered": lambda xml: xml.replace("alice@", "mallory@"),
-        "wrapped": _sibling_forgery,
+        "wrapped": sibling_forgery,
     }
     saml_response = idp.response(
         acs=ACS,

@@ -27,27 +27,27 @@ def _text(value: Any) -> str:
 
 def _fill(out: list[str], tag: str, value: Any) -> None:
     """Append <tag>value</tag>. Tags are ours (result keys and "member"); only text
-    is escaped, exactly as ElementTree would, which this replaced at a tenth the cost."""
-    if isinstance(value, Mapping):
-        children = [(key, child) for key, child in value.items() if child is not None]
-        if not children:
-            out.append(f"<{tag} />")
+    is escaped, exactly as ElementTree would, which this replaced at a tenth the cost.
+    Strings, most leaves, skip the ABC checks, which cost more than the rest."""
+    if not isinstance(value, str):
+        if isinstance(value, Mapping):
+            _fill_children(out, tag, [(k, v) for k, v in value.items() if v is not None])
             return
-        out.append(f"<{tag}>")
-        for key, child in children:
-            _fill(out, key, child)
-        out.append(f"</{tag}>")
-    elif isinstance(value, Sequence) and not isinstance(value, str):
-        if not value:
-            out.append(f"<{tag} />")
+        if isinstance(value, Sequence):
+            _fill_children(out, tag, [("member", item) for item in value])
             return
-        out.append(f"<{tag}>")
-        for item in value:
-            _fill(out, "member", item)
-        out.append(f"</{tag}>")
-    else:
-        text = _text(value)
-        out.append(f"<{tag}>{escape(text)}</{tag}>" if text else f"<{tag} />")
+        value = _text(value)
+    out.append(f"<{tag}>{escape(value)}</{tag}>" if value else f"<{tag} />")
+
+
+def _fill_children(out: list[str], tag: str, children: list[tuple[str, Any]]) -> None:
+    if not children:
+        out.append(f"<{tag} />")
+        return
+    out.append(f"<{tag}>")
+    for child_tag, child in children:
+        _fill(out, child_tag, child)
+    out.append(f"</{tag}>")
 
 
 def _document(root: str, service: str, body: list[str]) -> bytes:

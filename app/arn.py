@@ -25,6 +25,12 @@ class Arn:
         return cls(parts[1], parts[2], parts[3], parts[4], parts[5])
 
 
+def is_account_id(text: str) -> bool:
+    """Twelve ASCII digits. (str.isdigit() is true for "²" and "٣" too, which int()
+    refuses or reads as other digits.)"""
+    return len(text) == 12 and text.isascii() and text.isdigit()
+
+
 def iam_arn(partition: str, account: str, kind: str, path: str, name: str) -> str:
     """`arn:aws:iam::111122223333:role/some/path/Name` (path always starts and ends with /)."""
     return f"arn:{partition}:iam::{account}:{kind}{path}{name}"

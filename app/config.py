@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from app.clock import Clock
 from app.clock import SystemClock
 
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 
 class ConfigError(ValueError):
@@ -51,7 +51,7 @@ class Settings:
     clock: Clock = field(default_factory=SystemClock, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.account_id is not None and not _ACCOUNT_ID.match(self.account_id):
+        if self.account_id is not None and not _ACCOUNT_ID.fullmatch(self.account_id):
             raise ConfigError("FEDBRIDGE_ACCOUNT_ID must be 12 digits")
         if (self.root_access_key_id is None) != (self.root_secret_access_key is None):
             raise ConfigError(

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
 from app import ids
+from app.arn import is_account_id
 from app.audit import AuditLog
 from app.clock import Clock
 from app.config import Settings
@@ -168,7 +169,7 @@ class Runtime:
             return account.id
 
     def create_account(self, account_id: str | None, name: str | None) -> NewAccount:
-        if account_id is not None and not (len(account_id) == 12 and account_id.isdigit()):
+        if account_id is not None and not is_account_id(account_id):
             raise ValidationError("An account id is 12 digits.")
         with self.sessions.begin() as session:
             account_id = account_id or ids.account_id()

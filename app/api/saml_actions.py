@@ -10,6 +10,7 @@ from app.api.registry import action
 from app.api.sts_actions import role_session_shape
 from app.api.tags import tag_context
 from app.api.tags import tags_shape
+from app.arn import is_account_id
 from app.db.models import SamlProvider
 from app.errors import InvalidIdentityTokenError
 from app.errors import NoSuchEntityError
@@ -165,7 +166,7 @@ def assume_role_with_saml(call: Call) -> Result:
 def _account_of(provider_arn: str) -> str:
     parts = provider_arn.split(":")
     account = parts[4] if len(parts) > 5 else ""
-    if not (len(account) == 12 and account.isdigit()):
+    if not is_account_id(account):
         raise InvalidIdentityTokenError(
             "The PrincipalArn is not a SAML provider ARN.", reason="saml.unknown_provider"
         )

@@ -32,9 +32,11 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICES = ("iam", "sts")
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 _TIMESTAMP = "%Y%m%dT%H%M%SZ"
+_BASIC_TIMESTAMP = re.compile(r"[0-9]{8}T[0-9]{6}Z")  # strptime takes "T50923" and "z" too
+_EXPIRES = re.compile(r"[0-9]{1,6}")  # ASCII: "²".isdigit() is true, and int() refuses it
 _AUTH_FIELD = re.compile(r"\s*(Credential|SignedHeaders|Signature)=([^,\s]*)\s*")
 _SCOPE = re.compile(
-    r"(?P<key>[A-Z0-9]{16,128})/(?P<date>\d{8})/(?P<region>[a-z0-9-]{1,32})"
+    r"(?P<key>[A-Z0-9]{16,128})/(?P<date>[0-9]{8})/(?P<region>[a-z0-9-]{1,32})"
     r"/(?P<service>[a-z0-9-]{1,32})/aws4_request"
 )
 _SIGNED_HEADERS = re.compile(r"[a-z0-9-]+(;[a-z0-9-]+)*")
@@ -139,7 +141,7 @@ def _from_query(req: IncomingRequest) -> SignatureClaim:
     if req.query_value("X-Amz-Algorithm") != ALGORITHM:
         raise _incomplete("Unsupported AWS 'algorithm'.")
     expires_text = req.query_value("X-Amz-Expires") or ""
-    if not expires_text.isdigit() or not 1 <= int(expires_text) <= MAX_PRESIGN_SECONDS:
+    if not _EXPIRES.fullmatch(expires_text) or not 1 <= int(expires_text) <= MAX_PRESIGN_SECONDS:
         raise _incomplete(f"X-Amz-Expires must be between 1 and {MAX_PRESIGN_SECONDS} seconds.")
     claim = _claim(
         req.query_value("X-Amz-Credential") or "",
@@ -172,6 +174,8 @@ def _claim(
             reason="sigv4.wrong_service",
         )
     try:
+        if not _BASIC_TIMESTAMP.fullmatch(timestamp):
+            raise ValueError(timestamp)
         signed_at = datetime.strptime(timestamp, _TIMESTAMP).replace(tzinfo=UTC)
     except ValueError:
         raise _incomplete(

@@ -46,7 +46,7 @@ SYNC_STEPS = 10
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=5)
 OWNER_KIND = "mfa"
-_CODE = re.compile(r"\d{6}")
+_CODE = re.compile(r"[0-9]{6}")
 
 
 class MfaService:

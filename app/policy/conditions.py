@@ -35,11 +35,11 @@ def _number(text: str) -> float | None:
 
 def _date(text: str) -> datetime | None:
     text = text.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text), UTC)
     try:
+        if text.isascii() and text.isdigit():  # epoch seconds
+            return datetime.fromtimestamp(int(text), UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a date, or none a datetime can hold
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -34,7 +34,7 @@ _STATEMENT_FIELDS = {
 _PRINCIPAL_KINDS = ("AWS", "Federated", "Service", "CanonicalUser")
 _ACTION = re.compile(r"\*|[A-Za-z0-9-]+:[A-Za-z0-9*?_-]+")
 _SID = re.compile(r"[A-Za-z0-9]*")
-_ACCOUNT = re.compile(r"\d{12}")
+_ACCOUNT = re.compile(r"[0-9]{12}")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ refusing it once expired or once its role or user is gone.
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from typing import Any
 
 from app import ids
 from app.arn import Arn
+from app.arn import is_account_id
 from app.arn import root_arn
 from app.clock import Clock
 from app.db.config_cache import cached_get
@@ -285,7 +285,7 @@ class StsService:
             arn is None
             or arn.service != "iam"
             or not arn.resource.startswith("role/")
-            or not re.fullmatch(r"\d{12}", arn.account)
+            or not is_account_id(arn.account)
         ):
             raise ValidationError(f"{names._shown(role_arn)} is invalid", reason="sts.bad_role_arn")
         return arn.account, arn.resource.rsplit("/", 1)[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from datetime import datetime
 
 from flask import Blueprint
@@ -13,6 +14,7 @@ from flask import request
 from flask import session as cookie
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.arn import is_account_id
 from app.errors import ServiceError
 from app.iam.oidc_providers import OidcProviders
 from app.iam.saml_providers import SamlProviders
@@ -125,7 +127,7 @@ def choose_role() -> BaseResponse:
                 return _not_signed_in()
             session_id, state = found
             index = request.form.get("role", "")
-            if not index.isdigit() or int(index) >= len(state["roles"]):
+            if not re.fullmatch(r"[0-9]{1,4}", index) or int(index) >= len(state["roles"]):
                 return redirect("/console/roles", code=303)
             state["pending"] = {"role": int(index)}
             advance(db, state)
@@ -166,13 +168,14 @@ def sign_in_start() -> BaseResponse:
     account = request.args.get("account", "").strip()
     saml: list[tuple[str, str]] = []
     oidc: list[tuple[str, str]] = []
-    if len(account) == 12 and account.isdigit():
+    if is_account_id(account):
         with rt.readers() as db:
             iam = rt.iam(db, account)
             saml_providers, oidc_providers = SamlProviders(iam), OidcProviders(iam)
             saml = [(p.name, saml_providers.arn(p)) for p in saml_providers.list()]
             oidc = [(p.url_key, oidc_providers.arn(p)) for p in oidc_providers.list()]
-    return page("signin.html", account=account if account.isdigit() else "", saml=saml, oidc=oidc)
+    shown = account if account.isascii() and account.isdigit() else ""  # refill a partial id
+    return page("signin.html", account=shown, saml=saml, oidc=oidc)
 
 
 @bp.get("/console/mfa")

@@ -23,6 +23,7 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.arn import is_account_id
 from app.db.models import OidcProvider
 from app.db.once import use_once
 from app.errors import AccessDeniedError
@@ -64,7 +65,7 @@ def _redirect_uri() -> str:
 def _provider(arn: str) -> tuple[OidcProvider, str]:
     rt = runtime()
     account = arn.split(":")[4] if arn.count(":") >= 5 else ""
-    if not (len(account) == 12 and account.isdigit()):
+    if not is_account_id(account):
         raise NoSuchEntityError("No such OpenID Connect provider.", reason="oidc.unknown_provider")
     with rt.sessions() as db:
         provider = OidcProviders(rt.iam(db, account)).get(arn)

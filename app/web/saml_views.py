@@ -24,6 +24,7 @@ from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.arn import is_account_id
 from app.db.once import use_once
 from app.errors import AccessDeniedError
 from app.errors import InvalidIdentityTokenError
@@ -79,7 +80,7 @@ def login() -> BaseResponse:
     try:
         with rt.sessions() as db:
             account = arn.split(":")[4] if arn.count(":") >= 5 else ""
-            if not (len(account) == 12 and account.isdigit()):
+            if not is_account_id(account):
                 raise NoSuchEntityError("No such SAML provider.", reason="saml.unknown_provider")
             providers = SamlProviders(rt.iam(db, account))
             provider = providers.get(arn)

@@ -80,6 +80,14 @@ def test_role_chooser_switch_role_and_sign_out(world: SamlWorld, server: Server)
     assert resp.headers["Location"] == "/console/roles"
     chooser = browser.get(server.url + "/console/roles", timeout=10)
     assert "Admins" in chooser.text and "Readers" in chooser.text
+    for hostile in ("\u00b2", "-1", "2", "99999999999999999999"):  # back to the chooser
+        chosen = browser.post(
+            server.url + "/console/roles",
+            data={"role": hostile, "csrf": _csrf(chooser.text)},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert (chosen.status_code, chosen.headers["Location"]) == (303, "/console/roles")
     chosen = browser.post(
         server.url + "/console/roles",
         data={"role": "1", "csrf": _csrf(chooser.text)},

@@ -6,6 +6,7 @@ from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from urllib.parse import parse_qsl
+from urllib.parse import quote
 from urllib.parse import urlsplit
 
 import pytest
@@ -120,6 +121,28 @@ def test_presigned_request_verifies_until_it_expires() -> None:
     _check(req)
     with pytest.raises(RequestExpiredError):
         _check(req, now=datetime.now(UTC) + timedelta(seconds=90))
+
+
+@pytest.mark.parametrize("expires", ["\u00b2", "\u0663\u0660", "+60", "0", "604801", ""])
+def test_presigned_expiry_must_be_ascii_seconds_in_range(expires: str) -> None:
+    req = _presigned()
+    req.url = req.url.replace("X-Amz-Expires=60", "X-Amz-Expires=" + quote(expires))
+    with pytest.raises(IncompleteSignatureError):
+        parse_signature(_incoming(req))
+
+
+@pytest.mark.parametrize("shape", ["T50923Z", "z", "t"])
+def test_timestamp_must_be_iso8601_basic(shape: str) -> None:
+    req = _header_signed()
+    stamp = req.headers["X-Amz-Date"]
+    loose = {
+        "T50923Z": stamp[:9] + stamp[10:],  # a one-digit hour, which strptime would take
+        "z": stamp[:-1] + "z",
+        "t": stamp.replace("T", "t"),
+    }[shape]
+    req.headers.replace_header("X-Amz-Date", loose)
+    with pytest.raises(IncompleteSignatureError):
+        parse_signature(_incoming(req))
 
 
 def test_presigned_request_with_changed_parameter_fails() -> None:

@@ -491,6 +491,26 @@ CASES = [
         ALICE,
         NONE,
     ),
+    *[
+        (
+            f"date-{name}",
+            [_allow(**_when("DateLessThan", "aws:RequestTag/until", "2030-01-01T00:00:00Z"))],
+            "s3:GetObject",
+            BUCKET,
+            {"aws:RequestTag/until": sent},
+            expected,
+        )
+        for name, sent, expected in [
+            ("iso", "2029-12-31T23:59:59Z", ALLOW),
+            ("epoch-seconds", "1700000000", ALLOW),
+            ("later", "2030-01-01T00:00:01Z", NONE),
+            # Not dates: the condition fails, and the caller gets a refusal, not a 500.
+            ("beyond-any-datetime", "99999999999999999999", NONE),
+            ("superscript-two", "\u00b2", NONE),
+            ("arabic-indic-digits", "\u0663\u0660\u0660", NONE),
+            ("text", "soon", NONE),
+        ]
+    ],
 ]
 
 

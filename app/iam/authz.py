@@ -70,6 +70,20 @@ class Authorizer:
         self.iam = iam
         self.clock = clock
 
+    def decide(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        request_keys: Mapping[str, ContextValue],
+    ) -> Decision:
+        if principal.is_root:
+            # The root identity may do everything in its own account.
+            return Decision.ALLOW
+        ctx = self._context(principal, action, resource, request_keys)
+        identity = [parsed_policy(d) for d in self._identity_documents(principal)]
+        return evaluate(identity, ctx, session_policies=self._session_policies(principal))
+
     def check(
         self,
         principal: Principal,
@@ -77,20 +91,13 @@ class Authorizer:
         resource: str,
         request_keys: Mapping[str, ContextValue],
     ) -> None:
-        if principal.is_root:
-            # The root identity may do everything in its own account.
-            return
-        ctx = RequestContext(
-            action=action,
-            resource=resource,
-            keys={**principal_keys(self.iam, principal, self.clock), **request_keys},
-            partition=self.iam.partition,
-        )
-        identity = [parsed_policy(d) for d in self._identity_documents(principal)]
-        session = self._session_policies(principal)
-        decision = evaluate(identity, ctx, session_policies=session)
+        """decide(), raising AccessDenied with AWS's explanation unless it allows."""
+        decision = self.decide(principal, action, resource, request_keys)
         if decision is Decision.ALLOW:
             return
+        ctx = self._context(principal, action, resource, request_keys)
+        identity = [parsed_policy(d) for d in self._identity_documents(principal)]
+        session = self._session_policies(principal)
         if decision is Decision.EXPLICIT_DENY:
             why, reason = (
                 "with an explicit deny in an identity-based policy",
@@ -110,6 +117,20 @@ class Authorizer:
             f"User: {principal.arn} is not authorized to perform: {action} on resource: "
             f"{resource} {why}",
             reason=reason,
+        )
+
+    def _context(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        request_keys: Mapping[str, ContextValue],
+    ) -> RequestContext:
+        return RequestContext(
+            action=action,
+            resource=resource,
+            keys={**principal_keys(self.iam, principal, self.clock), **request_keys},
+            partition=self.iam.partition,
         )
 
     def _identity_documents(self, principal: Principal) -> list[str]:

@@ -54,7 +54,6 @@ class Statement:
     not_resources: tuple[str, ...] | None = None
     #: kind -> identifiers; the bare "*" principal is {"*": ("*",)}.
     principals: dict[str, tuple[str, ...]] | None = None
-    not_principals: dict[str, tuple[str, ...]] | None = None
     conditions: tuple[Condition, ...] = ()
 
 
@@ -133,18 +132,17 @@ def _statement(raw: object, kind: PolicyKind) -> Statement:
                 f"Action {action!r} is invalid."
             )
     resources = not_resources = None
-    principals = not_principals = None
+    principals = None
     if kind == "trust":
         if "Resource" in raw or "NotResource" in raw:
             raise _malformed("Has prohibited field Resource")
-        if "Principal" not in raw and "NotPrincipal" not in raw:
+        # AWS allows NotPrincipal in no trust policy: with Allow it would trust everyone
+        # not listed, in any account.
+        if "NotPrincipal" in raw:
+            raise _malformed("Has prohibited field NotPrincipal")
+        if "Principal" not in raw:
             raise _malformed("Missing required field Principal")
-        if "Principal" in raw and "NotPrincipal" in raw:
-            raise _malformed("Syntax errors in policy.")
-        if "Principal" in raw:
-            principals = _principal(raw["Principal"])
-        else:
-            not_principals = _principal(raw["NotPrincipal"])
+        principals = _principal(raw["Principal"])
     else:
         if "Principal" in raw or "NotPrincipal" in raw:
             raise _malformed("Policy document should not specify a principal.")
@@ -162,7 +160,6 @@ def _statement(raw: object, kind: PolicyKind) -> Statement:
         resources=resources,
         not_resources=not_resources,
         principals=principals,
-        not_principals=not_principals,
         conditions=_conditions(raw.get("Condition")),
     )
 

@@ -68,8 +68,6 @@ def statement_matches(statement: Statement, ctx: RequestContext, *, variables: b
         return False
     if statement.principals is not None and not _principal_matches(statement.principals, ctx):
         return False
-    if statement.not_principals is not None and _principal_matches(statement.not_principals, ctx):
-        return False
     return all(
         condition_holds(c.operator, c.key, c.values, ctx, variables=variables)
         for c in statement.conditions

@@ -141,35 +141,18 @@ class StsService:
             **request_keys,
             **self.session_keys(req, caller),
         }
-        direct = self._trust_decision(
-            role, "sts:AssumeRole", keys, self._caller_ids(caller, with_account=False)
-        )
-        if direct is Decision.EXPLICIT_DENY:
-            raise denied
-        if direct is not Decision.ALLOW or caller.account_id != role_account:
-            # Trust given to the account (not to this caller by name), or across
-            # accounts: the caller's own policies must allow it too, as in AWS.
-            via_account = self._trust_decision(
-                role, "sts:AssumeRole", keys, self._caller_ids(caller, with_account=True)
-            )
-            if via_account is not Decision.ALLOW:
-                raise denied
-            Authorizer(caller_iam, self.clock).check(
-                caller, "sts:AssumeRole", req.role_arn, request_keys
-            )
-        if (req.tags or req.transitive_tag_keys) and (
-            self._trust_decision(
-                role, "sts:TagSession", keys, self._caller_ids(caller, with_account=True)
-            )
-            is not Decision.ALLOW
-        ):
-            raise AccessDeniedError(
-                f"User: {caller.arn} is not authorized to perform: sts:TagSession on "
-                f"resource: {req.role_arn}",
-                reason="sts.tag_session_denied",
-            )
         chained = caller.kind == "assumed-role"
         inherited = caller.session
+        source_identity = self._source_identity(req, inherited)
+        for action, wanted, reason in (
+            ("sts:AssumeRole", True, "sts.trust_denied"),
+            ("sts:TagSession", bool(req.tags or req.transitive_tag_keys), "sts.tag_session_denied"),
+            ("sts:SetSourceIdentity", source_identity is not None, "sts.source_identity_denied"),
+        ):
+            if wanted:
+                self._authorize_on_role(
+                    caller, caller_iam, role, action, keys, request_keys, req.role_arn, reason
+                )
         mfa = bool(inherited and inherited.mfa_authenticated) or req.mfa_authenticated
         if not mfa and dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true":
             raise AccessDeniedError(
@@ -178,7 +161,6 @@ class StsService:
                 reason="mfa.required",
             )
         tags, transitive = self._session_tags(req, inherited)
-        source_identity = self._source_identity(req, inherited)
         return self.issue_role_session(
             role_iam,
             role,
@@ -206,8 +188,9 @@ class StsService:
         not_after: datetime | None = None,
     ) -> RoleSession:
         """The end of every federated path (SAML, web identity; API and browser): the
-        role's trust for `action` (and sts:TagSession when tags come along), MFA when a
-        tag requires it, then the session. `via` is "saml" or "web"; `mfa_asserted` is
+        role's trust for `action` (and sts:TagSession when tags come along,
+        sts:SetSourceIdentity when a source identity does), MFA when a tag requires it,
+        then the session. `via` is "saml" or "web"; `mfa_asserted` is
         True when the IdP asserted MFA or this service verified a TOTP code."""
         federated = {"Federated": frozenset({provider_arn})}
         if not self.trust_allows(role, action, keys, federated):
@@ -215,13 +198,18 @@ class StsService:
                 f"Not authorized to perform {action} on {req.role_arn}",
                 reason=f"{'saml' if via == 'saml' else 'oidc'}.trust_denied",
             )
-        if (req.tags or req.transitive_tag_keys) and not self.trust_allows(
-            role, "sts:TagSession", keys, federated
+        for extra, wanted, reason in (
+            ("sts:TagSession", bool(req.tags or req.transitive_tag_keys), "sts.tag_session_denied"),
+            (
+                "sts:SetSourceIdentity",
+                req.source_identity is not None,
+                "sts.source_identity_denied",
+            ),
         ):
-            raise AccessDeniedError(
-                f"Not authorized to perform sts:TagSession on {req.role_arn}",
-                reason="sts.tag_session_denied",
-            )
+            if wanted and not self.trust_allows(role, extra, keys, federated):
+                raise AccessDeniedError(
+                    f"Not authorized to perform {extra} on {req.role_arn}", reason=reason
+                )
         if not mfa_asserted and (
             provider_tags.get(REQUIRE_MFA_TAG) == "true"
             or dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true"
@@ -243,6 +231,43 @@ class StsService:
             chained=False,
             not_after=not_after,
         )
+
+    def _authorize_on_role(
+        self,
+        caller: Principal,
+        caller_iam: IamService,
+        role: Role,
+        action: str,
+        keys: Mapping[str, Any],
+        request_keys: Mapping[str, str],
+        role_arn: str,
+        reason: str,
+    ) -> None:
+        """AWS's rule for sts:AssumeRole, sts:TagSession and sts:SetSourceIdentity on a
+        role: its trust policy must allow the caller, by name or through the caller's
+        account, and no policy on either side may deny. The caller's own policies must
+        allow as well, unless the trust names the caller in the role's own account."""
+        # The account's root ARN among the caller's ids: a Deny naming the account binds
+        # every principal in it (and the ids named without it are a subset of these).
+        trusted = self._trust_decision(
+            role, action, keys, self._caller_ids(caller, with_account=True)
+        )
+        if trusted is not Decision.ALLOW:
+            raise AccessDeniedError(
+                f"User: {caller.arn} is not authorized to perform: {action} on resource: "
+                f"{role_arn}",
+                reason=reason,
+            )
+        authorizer = Authorizer(caller_iam, self.clock)
+        own = authorizer.decide(caller, action, role_arn, request_keys)
+        if own is Decision.ALLOW:
+            return
+        named = caller.account_id == role.account_id and (
+            self._trust_decision(role, action, keys, self._caller_ids(caller, with_account=False))
+            is Decision.ALLOW
+        )
+        if own is Decision.EXPLICIT_DENY or not named:
+            authorizer.check(caller, action, role_arn, request_keys)  # raises, saying why
 
     def trust_allows(
         self,

@@ -324,7 +324,9 @@ def test_session_tags_from_the_token(world: World, issuer: Issuer) -> None:
         }
     )
     tagged = world.role(
-        "Tagged", trust=web_trust(world.provider_arn, ACTION, "sts:TagSession"), policy=blue_only
+        "Tagged",
+        trust=web_trust(world.provider_arn, ACTION, "sts:TagSession", "sts:SetSourceIdentity"),
+        policy=blue_only,
     )
     resp = world.assume(tagged, issuer.token(**tags_claim))
     assert resp["SourceIdentity"] == "alice"
@@ -334,6 +336,15 @@ def test_session_tags_from_the_token(world: World, issuer: Issuer) -> None:
     # Without sts:TagSession in the trust policy, a token with tags is refused.
     untagged = world.role("NoTags")
     assert world.refused(untagged, issuer.token(**tags_claim)) == "AccessDenied"
+    # And a source identity needs sts:SetSourceIdentity there.
+    no_source = world.role(
+        "NoSource", trust=web_trust(world.provider_arn, ACTION, "sts:TagSession")
+    )
+    assert world.refused(no_source, issuer.token(**tags_claim)) == "AccessDenied"
+    assert world.assume(
+        no_source,
+        issuer.token(**{"https://aws.amazon.com/tags": tags_claim["https://aws.amazon.com/tags"]}),
+    )
     assert (
         world.refused(
             tagged, issuer.token(**{"https://aws.amazon.com/tags": {"principal_tags": {"a": [1]}}})

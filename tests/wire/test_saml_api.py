@@ -45,8 +45,8 @@ class SamlWorld:
         )["SAMLProviderArn"]
         self.role_arn = self.role("Admins")
 
-    def role(self, name: str, condition: dict | None = None, tag_session: bool = False) -> str:  # type: ignore[type-arg]
-        actions = ["sts:AssumeRoleWithSAML"] + (["sts:TagSession"] if tag_session else [])
+    def role(self, name: str, condition: dict | None = None, *also: str) -> str:  # type: ignore[type-arg]
+        actions = ["sts:AssumeRoleWithSAML", *also]
         trust = {
             "Effect": "Allow",
             "Principal": {"Federated": self.provider_arn},
@@ -184,7 +184,7 @@ def test_trust_policy_conditions_on_saml_keys(world: SamlWorld) -> None:
 
 
 def test_session_tags_source_identity_and_duration(world: SamlWorld) -> None:
-    arn = world.role("Tagged", tag_session=True)
+    arn = world.role("Tagged", None, "sts:TagSession", "sts:SetSourceIdentity")
     assertion = world.response(
         roles=[world.pair(arn)],
         attributes={
@@ -205,6 +205,15 @@ def test_session_tags_source_identity_and_duration(world: SamlWorld) -> None:
         ),
         "AccessDenied",
         role_arn=untagged_role,
+    )
+    # A source identity needs sts:SetSourceIdentity there.
+    no_source = world.role("NoSource", None, "sts:TagSession")
+    world.refused(
+        world.response(
+            roles=[world.pair(no_source)], attributes={AWS_ATTR + "SourceIdentity": ["alice"]}
+        ),
+        "AccessDenied",
+        role_arn=no_source,
     )
 
 

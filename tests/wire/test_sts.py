@@ -15,11 +15,16 @@ def _doc(*statements: dict) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def _trust(principal: str, **condition: dict) -> str:
+def _trust(
+    principal: str,
+    *also: str,
+    actions: tuple = ("sts:AssumeRole", "sts:TagSession"),
+    **condition: dict,
+) -> str:
     stmt: dict = {
         "Effect": "Allow",
         "Principal": {"AWS": principal},
-        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Action": [*actions, *also],
     }
     if condition:
         stmt["Condition"] = condition
@@ -193,10 +198,11 @@ def test_role_chaining_is_capped_at_one_hour(world: World) -> None:
 
 
 def test_session_tags_and_source_identity_carry_along(world: World) -> None:
-    first = world.role("TagFirst")
+    alice = f"arn:aws:iam::{world.account_id}:user/alice"
+    first = world.role("TagFirst", trust=_trust(alice, "sts:SetSourceIdentity"))
     second = world.role(
         "TagSecond",
-        trust=_trust(first),
+        trust=_trust(first, "sts:SetSourceIdentity"),
         policy=_doc(
             {
                 "Effect": "Allow",
@@ -219,6 +225,56 @@ def test_session_tags_and_source_identity_carry_along(world: World) -> None:
     assert chained["SourceIdentity"] == "alice"
     iam2, _ = world.clients(chained["Credentials"])
     iam2.list_roles()  # allowed only through the transitive tag
+    # A source identity, set or carried along, needs sts:SetSourceIdentity in the trust.
+    third = world.role("TagThird", trust=_trust(first))
+    with pytest.raises(ClientError) as err:
+        sts.assume_role(RoleArn=third, RoleSessionName="s3")
+    assert _code(err) == "AccessDenied" and "sts:SetSourceIdentity" in str(err.value)
+    with pytest.raises(ClientError) as err:
+        world.alice_sts.assume_role(
+            RoleArn=world.role("NoSourceIdentity"), RoleSessionName="s4", SourceIdentity="alice"
+        )
+    assert _code(err) == "AccessDenied"
+
+
+def test_no_policy_on_either_side_may_deny(world: World) -> None:
+    alice, account = f"arn:aws:iam::{world.account_id}:user/alice", world.account_id
+    named = world.role("Named")  # the trust names alice: her own policy need not allow
+    world.alice_sts.assume_role(RoleArn=named, RoleSessionName="ok")
+    # A Deny in the trust that names her account binds her too.
+    deny_account = {"Effect": "Deny", "Principal": {"AWS": account}, "Action": "sts:AssumeRole"}
+    fenced = world.role(
+        "Fenced", trust=_doc(json.loads(_trust(alice))["Statement"][0], deny_account)
+    )
+    # Trust given to the account, with sts:TagSession: her own policy decides on tags.
+    tagged = world.role("Tagged", trust=_trust(account))
+    world.alice_sts.assume_role(RoleArn=tagged, RoleSessionName="ok")
+    world.admin.put_user_policy(
+        UserName="alice",
+        PolicyName="fence",
+        PolicyDocument=_doc(
+            {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": named},
+            {"Effect": "Deny", "Action": "sts:TagSession", "Resource": "*"},
+        ),
+    )
+    for arn, tags in ((named, []), (fenced, []), (tagged, [{"Key": "k", "Value": "v"}])):
+        with pytest.raises(ClientError) as err:
+            world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="no", Tags=tags)
+        assert _code(err) == "AccessDenied", arn
+    world.alice_sts.assume_role(RoleArn=tagged, RoleSessionName="ok")  # no tags: allowed
+
+
+def test_a_trust_policy_may_not_use_not_principal(world: World) -> None:
+    everyone_but_bob = _doc(
+        {
+            "Effect": "Allow",
+            "NotPrincipal": {"AWS": f"arn:aws:iam::{world.account_id}:user/bob"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+    with pytest.raises(ClientError) as err:
+        world.admin.create_role(RoleName="Open", AssumeRolePolicyDocument=everyone_but_bob)
+    assert _code(err) == "MalformedPolicyDocument"
 
 
 def test_revoked_sessions_fail_and_fresh_ones_work(world: World, server: Server) -> None:

@@ -31,7 +31,16 @@ def _temporary(
     sts = runtime.sts(session)
     claims = sts.open_token(claim.session_token, claim.access_key_id)
     verify_signature(req, claim, claims.secret_access_key, runtime.clock.now())
-    return sts.principal_for(claims, session)
+    principal = sts.principal_for(claims, session)
+    if (
+        claim.service == "iam"
+        and principal.kind != "assumed-role"
+        and not (principal.session and principal.session.mfa_authenticated)
+    ):
+        # GetSessionToken's credentials reach IAM only when MFA was given for them; AWS
+        # answers others with this same InvalidClientTokenId.
+        raise InvalidClientTokenIdError(_INVALID, reason="sts.session_token_without_mfa")
+    return principal
 
 
 def authenticate(

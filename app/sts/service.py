@@ -476,16 +476,23 @@ class StsService:
     def get_session_token(
         self, caller: Principal, duration_seconds: int | None, *, mfa_authenticated: bool = False
     ) -> IssuedCredentials:
-        if caller.kind == "assumed-role":
+        if caller.session is not None:  # a role's, or GetSessionToken's own (renewed forever)
             raise AccessDeniedError(
                 "Cannot call GetSessionToken with session credentials",
                 reason="sts.session_from_session",
             )
-        maximum = ROOT_SESSION_MAX if caller.is_root else USER_SESSION_MAX
-        if duration_seconds is None:
-            duration = min(43200, maximum)
-        else:
-            duration = self._duration(duration_seconds, maximum, chained=False)
+        requested = 43200 if duration_seconds is None else duration_seconds
+        if not MIN_DURATION <= requested <= USER_SESSION_MAX:
+            bound = (
+                f"greater than or equal to {MIN_DURATION}"
+                if requested < MIN_DURATION
+                else f"less than or equal to {USER_SESSION_MAX}"
+            )
+            raise names.validation_error(
+                "durationSeconds", str(requested), f"Member must have value {bound}"
+            )
+        # The root's sessions last an hour at most, whatever it asks for (AWS).
+        duration = min(requested, ROOT_SESSION_MAX) if caller.is_root else requested
         now = self.clock.now()
         body: dict[str, Any] = {
             "kind": caller.kind,

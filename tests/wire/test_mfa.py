@@ -72,9 +72,9 @@ class MfaWorld:
             "Credentials"
         ]
 
-    def iam_with(self, creds: dict):  # type: ignore[no-untyped-def,type-arg]
+    def iam_with(self, creds: dict, service: str = "iam"):  # type: ignore[no-untyped-def,type-arg]
         return self.server.client(
-            "iam", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+            service, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
         )
 
 
@@ -107,12 +107,22 @@ def test_create_and_enable_with_two_consecutive_codes(world: MfaWorld) -> None:
 
 def test_mfa_session_allows_what_the_policy_denies_without(world: MfaWorld) -> None:
     world.enable()
+    role = world.admin.create_role(
+        RoleName="Ops",
+        AssumeRolePolicyDocument=_doc(
+            {"Effect": "Allow", "Principal": {"AWS": world.account_id}, "Action": "sts:AssumeRole"}
+        ),
+    )["Role"]["Arn"]
     without = world.bob_sts.get_session_token()["Credentials"]
     with pytest.raises(ClientError) as err:
+        world.iam_with(without, "sts").assume_role(RoleArn=role, RoleSessionName="no-mfa")
+    assert _code(err) == "AccessDenied"  # his policy's MFA condition
+    with pytest.raises(ClientError) as err:
         world.iam_with(without).list_roles()
-    assert _code(err) == "AccessDenied"
+    assert _code(err) == "InvalidClientTokenId"  # IAM takes such credentials only with MFA (AWS)
     with_mfa = world.session_token(world.code())
     world.iam_with(with_mfa).list_roles()
+    world.iam_with(with_mfa, "sts").assume_role(RoleArn=role, RoleSessionName="mfa")
 
 
 def test_a_code_is_accepted_once_and_a_wrong_code_never(world: MfaWorld) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from botocore.exceptions import ClientError
@@ -337,11 +338,27 @@ def test_expired_credentials(world: World, server: Server) -> None:
     assert _code(err) == "ExpiredToken"
 
 
-def test_get_session_token(world: World) -> None:
+def test_get_session_token(world: World, server: Server, account) -> None:  # type: ignore[no-untyped-def]
     creds = world.alice_sts.get_session_token(DurationSeconds=900)["Credentials"]
     assert creds["AccessKeyId"].startswith("ASIA")
-    _, sts = world.clients(creds)
+    iam, sts = world.clients(creds)
     assert sts.get_caller_identity()["Arn"] == f"arn:aws:iam::{world.account_id}:user/alice"
+    # A session cannot renew itself past its key's revocation, and reaches IAM only with
+    # MFA: AWS's codes for both.
+    with pytest.raises(ClientError) as err:
+        sts.get_session_token()
+    assert _code(err) == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        iam.list_roles()
+    assert _code(err) == "InvalidClientTokenId"
+    # Bounds are 900 s to 36 h; the root's sessions are an hour at most, whatever it asks.
+    for wrong in (899, 129601):
+        with pytest.raises(ClientError) as err:
+            world.alice_sts.get_session_token(DurationSeconds=wrong)
+        assert _code(err) == "ValidationError" and "role" not in str(err.value)
+    root_sts = server.client("sts", account.access_key_id, account.secret_access_key)
+    root = root_sts.get_session_token(DurationSeconds=129600)["Credentials"]["Expiration"]
+    assert root - server.clock.now() <= timedelta(hours=1, seconds=5)
 
 
 def test_removed_user_loses_its_sessions(world: World) -> None:

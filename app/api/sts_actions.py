@@ -13,6 +13,8 @@ from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.errors import AccessDeniedError
+from app.errors import NoSuchEntityError
+from app.iam import names
 from app.mfa.service import MfaService
 from app.sts.service import IssuedCredentials
 from app.sts.service import RoleSession
@@ -48,6 +50,13 @@ def _mfa_checked(call: Call) -> bool:
     serial, code = p.get("SerialNumber"), p.get("TokenCode")
     if serial is None and code is None:
         return False
+    # AWS's shapes first, so a malformed code never counts towards a device's lockout.
+    if serial is not None:
+        names.check_length("serialNumber", serial, 9, 256)
+        names.check_pattern("serialNumber", serial, r"[\w+=/:,.@-]*")
+    if code is not None:
+        names.check_length("tokenCode", code, 6, 6)
+        names.check_pattern("tokenCode", code, r"[\d]*")
     failed = AccessDeniedError(
         "MultiFactorAuthentication failed, unable to validate MFA code.", reason="mfa.not_callers"
     )
@@ -55,7 +64,10 @@ def _mfa_checked(call: Call) -> bool:
     if serial is None or code is None or caller is None or caller.kind != "user":
         raise failed
     mfa = MfaService(call.services.iam, call.services.runtime.secrets)
-    device = mfa.device(serial, for_update=True)
+    try:
+        device = mfa.device(serial, for_update=True)
+    except NoSuchEntityError:
+        raise failed from None  # as for another user's device: no telling which exist
     if device.user_pk != caller.owner_pk:
         raise failed
     mfa.verify(device, code)

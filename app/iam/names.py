@@ -21,7 +21,9 @@ PATH_PATTERN = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)"
 PATH_PREFIX_PATTERN = r"\u002F[\u0021-\u007F]*"
 DESCRIPTION_PATTERN = r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*"
 TAG_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"
-_TAG_RE = re.compile(r"[\w\s.:/=+\-@]+")
+# \p{L}\p{N}_ is Python's Unicode \w; \p{Z} is these separators (\s would add tabs and
+# line breaks).
+_TAG_RE = re.compile(r"[\w\u0020\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000.:/=+\-@]+")
 
 USER_NAME_MAX = 64
 ROLE_NAME_MAX = 64
@@ -64,7 +66,9 @@ def check_length(field: str, value: str, lo: int, hi: int) -> str:
 
 
 def check_pattern(field: str, value: str, pattern: str) -> str:
-    if not re.fullmatch(pattern, value):
+    """AWS's patterns are Java's, where \\w and \\d are ASCII (Python's match other
+    scripts' letters and digits too)."""
+    if not re.fullmatch(pattern, value, re.ASCII):
         raise validation_error(
             field, value, f"Member must satisfy regular expression pattern: {pattern}"
         )
@@ -77,7 +81,7 @@ def check_name(field: str, value: str, max_len: int) -> str:
 
 
 def valid_name(value: str) -> bool:
-    return re.fullmatch(NAME_PATTERN, value) is not None
+    return re.fullmatch(NAME_PATTERN, value, re.ASCII) is not None
 
 
 def check_path(field: str, value: str | None) -> str:

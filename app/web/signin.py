@@ -253,7 +253,7 @@ def _session_name(claims: Any) -> str:
     for claim in ("email", "preferred_username", "sub"):
         value = claims.get(claim)
         if isinstance(value, str):
-            cleaned = re.sub(r"[^\w+=,.@-]", "-", value)[:64]
+            cleaned = re.sub(r"[^\w+=,.@-]", "-", value, flags=re.ASCII)[:64]
             if len(cleaned) >= 2:
                 return cleaned
     return "oidc-user"

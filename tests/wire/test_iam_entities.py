@@ -217,11 +217,13 @@ def test_bad_policy_documents_are_refused_and_nothing_stored(
     ("kwargs", "code"),
     [
         ({"UserName": "has space"}, "ValidationError"),
+        ({"UserName": "caf\u00e9"}, "ValidationError"),  # AWS's \\w is ASCII
+        ({"UserName": "ok", "Tags": [{"Key": "k", "Value": "a\nb"}]}, "ValidationError"),
         ({"UserName": "x" * 65}, "ValidationError"),
         ({"UserName": "ok", "Path": "no-slashes"}, "ValidationError"),
         ({"UserName": "ok", "Tags": [{"Key": "aws:reserved", "Value": "v"}]}, "InvalidInput"),
     ],
-    ids=["bad-pattern", "too-long", "bad-path", "reserved-tag"],
+    ids=["bad-pattern", "non-ascii-letter", "tag-newline", "too-long", "bad-path", "reserved-tag"],
 )
 def test_invalid_user_input(server: Server, account, kwargs: dict, code: str) -> None:  # type: ignore[no-untyped-def]
     iam, _ = _root_clients(server, account)

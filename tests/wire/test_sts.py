@@ -265,6 +265,51 @@ def test_no_policy_on_either_side_may_deny(world: World) -> None:
     world.alice_sts.assume_role(RoleArn=tagged, RoleSessionName="ok")  # no tags: allowed
 
 
+SERIAL = "arn:aws:iam::111122223333:mfa/none"
+MALFORMED = {
+    # AWS's \\w and \\d are ASCII: other scripts' letters and digits are refused.
+    "session-name-accent": {"RoleSessionName": "caf\u00e9"},
+    "session-name-arabic-digits": {"RoleSessionName": "\u0661\u0662\u0663"},
+    "source-identity-accent": {"SourceIdentity": "jos\u00e9"},
+    "external-id-accent": {"ExternalId": "\u00e9\u00e9x"},
+    "policy-beyond-latin-1": {
+        "Policy": _doc({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::B"}).replace(
+            ":::B", ":::\u4e2d"
+        )
+    },
+    "tag-newline": {"Tags": [{"Key": "k", "Value": "a\nb"}]},
+    "tag-tab": {"Tags": [{"Key": "k\tk", "Value": "v"}]},
+    "token-code-letters": {"SerialNumber": SERIAL, "TokenCode": "12ab56"},
+    "token-code-long": {"SerialNumber": SERIAL, "TokenCode": "1234567"},
+    "serial-with-space": {"SerialNumber": "arn:aws:iam::1:mfa/a b", "TokenCode": "123456"},
+}
+
+
+@pytest.mark.parametrize("wrong", MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_parameters_are_validation_errors(world: World, wrong: dict) -> None:  # type: ignore[type-arg]
+    kwargs = {"RoleArn": world.role("Plain"), "RoleSessionName": "ok", **wrong}
+    with pytest.raises(ClientError) as err:
+        world.alice_sts.assume_role(**kwargs)
+    assert _code(err) == "ValidationError"
+
+
+def test_tags_take_letters_and_spaces_of_any_script(world: World) -> None:
+    tags = [{"Key": "cl\u00e9 \u4e2d", "Value": "a\u00f1o\u00a02026 \u0661"}]
+    world.alice_sts.assume_role(RoleArn=world.role("Plain"), RoleSessionName="ok", Tags=tags)
+
+
+def test_an_unknown_mfa_device_is_refused_like_another_users(world: World) -> None:
+    # One answer for both, so a caller cannot learn which devices exist.
+    arn = world.role("Plain")
+    for serial in (f"arn:aws:iam::{world.account_id}:mfa/nosuch", "GAHT12345678"):
+        with pytest.raises(ClientError) as err:
+            world.alice_sts.assume_role(
+                RoleArn=arn, RoleSessionName="ok", SerialNumber=serial, TokenCode="123456"
+            )
+        assert _code(err) == "AccessDenied"
+        assert "unable to validate MFA code" in str(err.value)
+
+
 def test_a_trust_policy_may_not_use_not_principal(world: World) -> None:
     everyone_but_bob = _doc(
         {

@@ -127,8 +127,9 @@ def _from_header(req: IncomingRequest, authorization: str) -> SignatureClaim:
         token,
         presigned=False,
     )
-    if token is not None and "x-amz-security-token" not in claim.signed_headers:
-        raise _incomplete("The X-Amz-Security-Token header must be signed.")
+    for name in ("x-amz-date", "x-amz-security-token"):
+        if name not in claim.signed_headers and req.header(name) is not None:
+            raise _incomplete(f"The {name} header must be signed.")
     return claim
 
 

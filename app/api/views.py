@@ -77,7 +77,8 @@ def _incoming(request: Request, body: bytes, query: list[tuple[str, str]]) -> In
     return IncomingRequest(
         method=request.method,
         scheme=request.scheme,
-        host=request.host,
+        # As sent: werkzeug's request.host drops a default port the client signed.
+        host=request.environ.get("HTTP_HOST") or request.host,
         path=request.path,
         query=tuple(query),
         headers=dict(request.headers.items()),

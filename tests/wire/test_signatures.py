@@ -111,6 +111,23 @@ def test_presigned_get_works_and_expires(server: Server) -> None:
     assert resp.status_code == 400 and error_code(resp) == "IncompleteSignature"
 
 
+def test_the_host_header_is_verified_as_sent(server: Server) -> None:
+    # A proxy's name with the scheme's default port, signed as the client sent it.
+    req = AWSRequest(
+        method="POST",
+        url=server.url + "/",
+        data="Action=GetCallerIdentity&Version=2011-06-15",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Host": "fedbridge.example:80",
+        },
+    )
+    SigV4Auth(Credentials(ROOT_KEY, ROOT_SECRET), "sts", "us-east-1").add_auth(req)
+    assert _send(req).status_code == 200
+    req.headers.replace_header("Host", "fedbridge.example")  # not what was signed
+    assert error_code(_send(req)) == "SignatureDoesNotMatch"
+
+
 def test_wrong_service_scope(server: Server) -> None:
     req = AWSRequest(
         method="POST",

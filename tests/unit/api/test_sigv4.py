@@ -176,6 +176,14 @@ def test_malformed_authorization(authorization: str) -> None:
         parse_signature(IncomingRequest("POST", "http", "h", "/", (), headers, b""))
 
 
+def test_an_unsigned_x_amz_date_is_refused() -> None:
+    req = _header_signed()
+    auth = req.headers["Authorization"]
+    req.headers.replace_header("Authorization", auth.replace(";x-amz-date", ""))
+    with pytest.raises(IncompleteSignatureError):
+        parse_signature(_incoming(req))
+
+
 def test_unsigned_security_token_is_refused() -> None:
     req = _header_signed()
     req.headers["X-Amz-Security-Token"] = "smuggled"

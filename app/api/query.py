@@ -101,9 +101,16 @@ class QueryParams:
         out = []
         for n in sorted(members):
             member = members[n]
-            if "Key" not in member:
-                raise MissingParameterError(f"{prefix}.member.{n}.Key is required.")
-            out.append((member["Key"], member.get("Value", "")))
+            if set(member) - {"Key", "Value"}:
+                raise InvalidParameterValueError(f"{prefix}.member.{n} has unknown fields.")
+            for field in ("Key", "Value"):  # both required, as in AWS's Tag (Value may be "")
+                if field not in member:
+                    raise ValidationError(
+                        f"1 validation error detected: Value null at "
+                        f"'{prefix[0].lower()}{prefix[1:]}.{n}.member.{field.lower()}' failed "
+                        "to satisfy constraint: Member must not be null"
+                    )
+            out.append((member["Key"], member["Value"]))
         return out
 
     def structs(self, prefix: str, fields: tuple[str, ...]) -> list[dict[str, str]]:

@@ -77,11 +77,15 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _not_json(constant: str) -> None:
+    raise ValueError(constant)  # NaN and Infinity: Python's json reads them, JSON has none
+
+
 def parse_policy(text: str, kind: PolicyKind = "identity") -> PolicyDocument:
     if not isinstance(text, str) or not text.strip():
         raise _malformed("Syntax errors in policy.")
     try:
-        raw = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+        raw = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_not_json)
     except MalformedPolicyDocumentError:
         raise
     except (ValueError, RecursionError):

@@ -342,10 +342,11 @@ class StsService:
             arn = Arn.parse(policy_arn)
             if arn is None or arn.service != "iam" or not arn.resource.startswith("policy/"):
                 raise MalformedPolicyDocumentError(f"Invalid policy ARN {names._shown(policy_arn)}")
-        if len(req.tags) > MAX_SESSION_TAGS:
-            raise names.validation_error(
-                "tags", None, f"Member must have length less than or equal to {MAX_SESSION_TAGS}"
-            )
+        for name, items in (("tags", req.tags), ("transitiveTagKeys", req.transitive_tag_keys)):
+            if len(items) > MAX_SESSION_TAGS:
+                raise names.validation_error(
+                    name, None, f"Member must have length less than or equal to {MAX_SESSION_TAGS}"
+                )
         names.check_tags(list(req.tags))
 
     def session_keys(self, req: SessionRequest, caller: Principal | None) -> dict[str, Any]:

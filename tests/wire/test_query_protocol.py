@@ -49,6 +49,25 @@ def _post(server: Server, body: str) -> requests.Response:
             400,
             "InvalidParameterValue",
         ),
+        (
+            "Action=CreateUser&Version=2010-05-08&UserName=x&Tags.member.1.Key=k",
+            400,
+            "ValidationError",
+        ),
+        (
+            "Action=CreateUser&Version=2010-05-08&UserName=x&Tags.member.1.Key=k"
+            "&Tags.member.1.Value=v&Tags.member.1.Colour=red",
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=CreatePolicy&Version=2010-05-08&PolicyName=p&PolicyDocument="
+            "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%7B%22Effect%22%3A%22Allow"
+            "%22%2C%22Action%22%3A%22*%22%2C%22Resource%22%3A%22*%22%2C%22Condition%22%3A%7B"
+            "%22NumericLessThan%22%3A%7B%22s3%3Amax-keys%22%3ANaN%7D%7D%7D%7D",
+            400,
+            "MalformedPolicyDocument",
+        ),
         ("Action=GetUser&Version=2011-06-15", 400, "InvalidAction"),
         ("Action=ListUsers&Version=2010-05-08&MaxItems=99999999999999", 400, "ValidationError"),
     ],
@@ -63,6 +82,9 @@ def _post(server: Server, body: str) -> requests.Response:
         "bad-arn",
         "duplicate-param",
         "gap-in-list",
+        "tag-without-value",
+        "tag-unknown-field",
+        "policy-with-nan",
         "wrong-version",
         "huge-int",
     ],

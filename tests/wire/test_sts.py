@@ -279,6 +279,10 @@ MALFORMED = {
     },
     "tag-newline": {"Tags": [{"Key": "k", "Value": "a\nb"}]},
     "tag-tab": {"Tags": [{"Key": "k\tk", "Value": "v"}]},
+    "51-transitive-keys": {  # of 50 session tags, one named twice
+        "Tags": [{"Key": f"k{n}", "Value": "v"} for n in range(50)],
+        "TransitiveTagKeys": [f"k{n}" for n in range(50)] + ["k0"],
+    },
     "token-code-letters": {"SerialNumber": SERIAL, "TokenCode": "12ab56"},
     "token-code-long": {"SerialNumber": SERIAL, "TokenCode": "1234567"},
     "serial-with-space": {"SerialNumber": "arn:aws:iam::1:mfa/a b", "TokenCode": "123456"},

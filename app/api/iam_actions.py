@@ -133,9 +133,9 @@ def _owner_arn(call: Call, kind: str, name: str) -> str:
 @action("iam", "CreateUser")
 def create_user(call: Call) -> Result:
     iam, p = call.services.iam, call.params
-    name, path = p.req("UserName"), p.get("Path")
-    call.authorize("iam:CreateUser", iam.arn("user", path or "/", name))
-    user = iam.create_user(name, path, p.tags())
+    name, path, tags = p.req("UserName"), p.get("Path"), p.tags()
+    call.authorize("iam:CreateUser", iam.arn("user", path or "/", name), **tag_context(tags))
+    user = iam.create_user(name, path, tags)
     return {"User": user_shape(iam, user, with_tags=True)}
 
 
@@ -176,7 +176,15 @@ def list_users(call: Call) -> Result:
 @action("iam", "UpdateUser")
 def update_user(call: Call) -> Result:
     iam, p = call.services.iam, call.params
-    call.authorize("iam:UpdateUser", _owner_arn(call, "user", p.req("UserName")))
+    source = _owner_arn(call, "user", p.req("UserName"))
+    call.authorize("iam:UpdateUser", source)
+    user = iam.find_user(p.req("UserName"))
+    if user is not None:
+        # On the target too, as AWS requires: else a user allowed only over /team/ could
+        # move one to /ops/, where other policies trust it.
+        target = iam.arn("user", p.get("NewPath") or user.path, p.get("NewUserName") or user.name)
+        if target != source:
+            call.authorize("iam:UpdateUser", target)
     iam.update_user(p.req("UserName"), p.get("NewUserName"), p.get("NewPath"))
     return None
 

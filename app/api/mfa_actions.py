@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
+from app.api.tags import tag_context
 from app.db.models import User
 from app.mfa.service import MfaService
 from app.mfa.service import png_blob
@@ -25,9 +26,11 @@ def _user_arn(call: Call, name: str) -> str:
 def create_virtual_mfa_device(call: Call) -> Result:
     p, mfa = call.params, _mfa(call)
     name = p.req("VirtualMFADeviceName")
-    path = p.get("Path")
-    call.authorize("iam:CreateVirtualMFADevice", mfa.iam.arn("mfa", path or "/", name))
-    device, seed = mfa.create_virtual(name, path, p.tags())
+    path, tags = p.get("Path"), p.tags()
+    call.authorize(
+        "iam:CreateVirtualMFADevice", mfa.iam.arn("mfa", path or "/", name), **tag_context(tags)
+    )
+    device, seed = mfa.create_virtual(name, path, tags)
     return {
         "VirtualMFADevice": {
             "SerialNumber": mfa.serial(device),

@@ -112,7 +112,9 @@ class OidcProviders:
     def get(self, provider_arn: str) -> OidcProvider:
         key = self.key_from_arn(provider_arn)
         provider = self._find(key) if key else None
-        if provider is None:
+        # Exactly its ARN: the caller's policies were checked against the text sent, so
+        # another spelling of it (a region, other letter case) must not find it.
+        if provider is None or self.arn(provider) != provider_arn:
             raise NoSuchEntityError(
                 f"OpenIDConnect Provider not found for arn {names._shown(provider_arn)}",
                 reason="oidc.unknown_provider",

@@ -218,10 +218,10 @@ class IamService:
             raise InvalidInputError(f"ARN {names._shown(policy_arn)} is not valid.")
         if arn.account != self.account_id or arn.partition != self.partition:
             return None
-        path_and_name = arn.resource.removeprefix("policy")
-        path, _, name = path_and_name.rpartition("/")
-        policy = self._one(ManagedPolicy, name)
-        if policy is None or policy.path != path + "/":
+        policy = self._one(ManagedPolicy, arn.resource.rpartition("/")[2])
+        # Exactly its ARN: the caller's policies were checked against the text sent, so
+        # another spelling of it (a region, other letter case) must not find it.
+        if policy is None or self.policy_arn(policy) != policy_arn:
             return None
         return policy
 
@@ -676,7 +676,10 @@ class IamService:
 
     def policy_version(self, policy: ManagedPolicy, version_id: str) -> PolicyVersion:
         names.check_pattern("versionId", version_id, r"v[1-9][0-9]*(\.[A-Za-z0-9-]*)?")
-        version = self.session.get(PolicyVersion, (policy.pk, int(version_id[1:].split(".")[0])))
+        number = int(version_id[1:].split(".")[0])
+        # AWS's pattern allows any length; the column holds 32 bits, and a larger number
+        # would fail in the database rather than find nothing.
+        version = self.session.get(PolicyVersion, (policy.pk, number)) if number < 2**31 else None
         if version is None:
             raise NoSuchEntityError(
                 f"Policy {self.policy_arn(policy)} version {version_id} does not exist or is not "

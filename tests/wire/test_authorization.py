@@ -136,3 +136,105 @@ def test_root_of_one_account_cannot_touch_another(server: Server, admin, iam) ->
     with pytest.raises(ClientError) as err:
         iam.get_role(RoleName="Mine")
     assert err.value.response["Error"]["Code"] == "NoSuchEntity"
+
+
+def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return err.value.response["Error"]["Code"]
+
+
+def test_another_spelling_of_an_arn_cannot_dodge_a_deny(server: Server, admin, account) -> None:  # type: ignore[no-untyped-def]
+    acct = account.account_id
+    policy = admin.create_policy(
+        PolicyName="AdminPolicy",
+        PolicyDocument=_doc({"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}),
+    )["Policy"]["Arn"]
+    provider = admin.create_open_id_connect_provider(
+        Url="https://token.example.com", ClientIDList=["a"], ThumbprintList=["a" * 40]
+    )["OpenIDConnectProviderArn"]
+    user = _user_client(server, admin, "mallory")
+    admin.put_user_policy(
+        UserName="mallory",
+        PolicyName="fenced",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "iam:*", "Resource": [policy, provider]},
+        ),
+    )
+    for spelling in (
+        f"arn:aws:iam::{acct}:policy/ADMINPOLICY",
+        f"arn:aws:iam:us-east-1:{acct}:policy/AdminPolicy",
+    ):
+        with pytest.raises(ClientError) as err:
+            user.create_policy_version(
+                PolicyArn=spelling,
+                PolicyDocument=_doc({"Effect": "Allow", "Action": "*", "Resource": "*"}),
+                SetAsDefault=True,
+            )
+        assert _code(err) == "NoSuchEntity"
+        with pytest.raises(ClientError) as err:
+            user.attach_user_policy(UserName="mallory", PolicyArn=spelling)
+        assert _code(err) == "NoSuchEntity"
+    with pytest.raises(ClientError) as err:
+        user.add_client_id_to_open_id_connect_provider(
+            OpenIDConnectProviderArn=provider.replace(":iam::", ":iam:us-east-1:"), ClientID="evil"
+        )
+    assert _code(err) == "NoSuchEntity"
+    assert admin.get_open_id_connect_provider(OpenIDConnectProviderArn=provider)[
+        "ClientIDList"
+    ] == ["a"]
+    assert len(admin.list_policy_versions(PolicyArn=policy)["Versions"]) == 1
+    assert admin.list_attached_user_policies(UserName="mallory")["AttachedPolicies"] == []
+    with pytest.raises(ClientError) as err:
+        admin.get_policy_version(PolicyArn=policy, VersionId="v" + "9" * 24)
+    assert _code(err) == "NoSuchEntity"  # not a 500
+
+
+def test_moving_a_user_needs_permission_where_it_lands(server: Server, admin) -> None:  # type: ignore[no-untyped-def]
+    team_admin = _user_client(server, admin, "teamadmin")
+    admin.put_user_policy(
+        UserName="teamadmin",
+        PolicyName="team-only",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": "iam:*", "Resource": "arn:aws:iam::*:user/team/*"}
+        ),
+    )
+    team_admin.create_user(UserName="y", Path="/team/")
+    for change in ({"NewPath": "/ops/"}, {"NewUserName": "z", "NewPath": "/ops/"}):
+        with pytest.raises(ClientError) as err:
+            team_admin.update_user(UserName="y", **change)
+        assert _code(err) == "AccessDenied"
+    team_admin.update_user(UserName="y", NewUserName="y2")  # still under /team/
+    assert admin.get_user(UserName="y2")["User"]["Path"] == "/team/"
+
+
+def test_tags_a_new_user_or_device_carries_meet_the_policy(server: Server, admin) -> None:  # type: ignore[no-untyped-def]
+    creator = _user_client(server, admin, "creator")
+    admin.put_user_policy(
+        UserName="creator",
+        PolicyName="tagged-only",
+        PolicyDocument=_doc(
+            {
+                "Effect": "Allow",
+                "Action": ["iam:CreateUser", "iam:CreateVirtualMFADevice"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:RequestTag/Department": "Dev"}},
+            },
+            {
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringLike": {"aws:TagKeys": "fedbridge:*"}},
+            },
+        ),
+    )
+    creator.create_user(UserName="dev1", Tags=[{"Key": "Department", "Value": "Dev"}])
+    creator.create_virtual_mfa_device(
+        VirtualMFADeviceName="dev1", Tags=[{"Key": "Department", "Value": "Dev"}]
+    )
+    for tags in (
+        [],
+        [{"Key": "Department", "Value": "Dev"}, {"Key": "fedbridge:require-mfa", "Value": "false"}],
+    ):
+        with pytest.raises(ClientError) as err:
+            creator.create_user(UserName="dev2", Tags=tags)
+        assert _code(err) == "AccessDenied"

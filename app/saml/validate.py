@@ -342,6 +342,9 @@ def _strict_checks(
         raise ExpiredFederationTokenError(
             "The SAML session (SessionNotOnOrAfter) has ended.", reason="saml.expired"
         )
+    in_response_to = _in_response_to(
+        response, [c for c in confirmations if c.get("Recipient") == acs]
+    )
     name_id_data = response.get_nameid_data()
     name_id = name_id_data.get("Value")  # what get_nameid() reads, without a second pass
     if not name_id:
@@ -355,12 +358,27 @@ def _strict_checks(
         name_qualifier=name_id_data.get("NameQualifier"),
         attributes={k: [str(v) for v in vs] for k, vs in response.get_attributes().items()},
         assertion_id=response.get_assertion_id(),
-        in_response_to=response.get_in_response_to(),
+        in_response_to=in_response_to,
         not_on_or_after=not_on_or_after,
         session_not_on_or_after=session_not_on_or_after,
         authn_contexts=tuple(response.get_authn_contexts()),
         recipient=sp.acs_url,
     )
+
+
+def _in_response_to(response: OneLogin_Saml2_Response, confirmations: list[Any]) -> str | None:
+    """The request this response answers. The Response's own attribute is often outside
+    any signature (Okta and ADFS sign the assertion alone), so a copy of an SP-initiated
+    response with it cut off would pass as IdP-initiated, free of the browser binding:
+    the signed copy on the bearer confirmation counts too, and the two must agree."""
+    outer = response.get_in_response_to()
+    signed = {c.get("InResponseTo") for c in confirmations} - {None}
+    if len(signed) > 1 or (signed and outer is not None and signed != {outer}):
+        raise _refuse(
+            "The SAML response's InResponseTo does not match its assertion's.",
+            "saml.in_response_to",
+        )
+    return signed.pop() if signed else outer
 
 
 def _time(text: str | None) -> datetime | None:

@@ -153,6 +153,20 @@ def test_sp_initiated_sign_in(world: SamlWorld, server: Server) -> None:
     # Another browser cannot use an answer to this browser's request.
     stolen = _post_acs(server, requests.Session(), answer, "/console")
     assert stolen.status_code == 403
+    # Nor with InResponseTo cut from the unsigned Response: the assertion's signed copy
+    # on its SubjectConfirmationData still binds it to this browser.
+    cut = world.response(
+        in_response_to=request_id,
+        raw_xml_hook=lambda xml: re.sub(r' InResponseTo="[^"]*"', "", xml, count=1),
+    )
+    assert 'InResponseTo="' in base64.b64decode(cut).decode()  # the signed copy is still there
+    assert _post_acs(server, requests.Session(), cut, "/console").status_code == 403
+    # And the two copies must agree.
+    swapped = world.response(
+        in_response_to=request_id,
+        raw_xml_hook=lambda xml: xml.replace(request_id, "_other", 1),
+    )
+    assert _post_acs(server, browser, swapped, "/console").status_code in (400, 403)
     ok = _post_acs(server, browser, world.response(in_response_to=request_id), "/console")
     assert ok.status_code == 303 and ok.headers["Location"] == "/console"
     # The same request cannot be answered twice.

@@ -125,6 +125,13 @@ class MfaService:
             query = query.with_for_update()
         return self.session.scalar(query)
 
+    def unused(self, name: str) -> MfaDevice | None:
+        """The device of that name if it was never enabled and belongs to no one."""
+        device = self._by_name(name, for_update=True)
+        if device is None or device.enabled_at is not None or device.user_pk is not None:
+            return None
+        return device
+
     def for_user(self, user: User) -> list[MfaDevice]:
         return list(
             self.session.scalars(

@@ -185,22 +185,26 @@ def mfa_step() -> BaseResponse:
 
 def _mfa_page(error: str | None = None, status: int = 200) -> BaseResponse:
     rt = runtime()
-    with rt.sessions.begin() as db:
-        found = current_state(db)
-        if found is None:
-            return _not_signed_in()
-        session_id, state = found
-        if not state.get("pending"):
-            return redirect("/console", code=303)
-        mfa, device = mfa_device(db, state)
-        enrolling = device.enabled_at is None
-        secret = qr = None
-        if enrolling:
-            seed = rt.secrets.open(device.seed_sealed)
-            label = f"fedbridge {state['account_id']}"
-            qr = base64.b64encode(mfa.qr_png(device, seed, label)).decode()
-            secret = " ".join(seed[i : i + 4] for i in range(0, len(seed), 4))
-        web_sessions(db).save(session_id, state)
+    state: dict = {}
+    try:
+        with rt.sessions.begin() as db:
+            found = current_state(db)
+            if found is None:
+                return _not_signed_in()
+            session_id, state = found
+            if not state.get("pending"):
+                return redirect("/console", code=303)
+            mfa, device = mfa_device(db, state)  # the IAM user may be gone since sign-in
+            enrolling = device.enabled_at is None
+            secret = qr = None
+            if enrolling:
+                seed = rt.secrets.open(device.seed_sealed)
+                label = f"fedbridge {state['account_id']}"
+                qr = base64.b64encode(mfa.qr_png(device, seed, label)).decode()
+                secret = " ".join(seed[i : i + 4] for i in range(0, len(seed), 4))
+            web_sessions(db).save(session_id, state)
+    except ServiceError as err:
+        return page_error(err, "console:MfaStep", account_id=state.get("account_id"))
     return page(
         "mfa.html",
         status=status,
@@ -234,7 +238,7 @@ def mfa_verify() -> BaseResponse:
             enrolled = finish_enrolment(db, state, device)
             state["mfa_done"] = True
             advance(db, state)
-            web_sessions(db).save(session_id, state)
+            session_id = web_sessions(db).rotate(session_id, state)
     except ServiceError as err:
         rt.persist_after_rollback(err)
         if err.reason.startswith("totp."):
@@ -250,4 +254,6 @@ def mfa_verify() -> BaseResponse:
         principal=state["current"]["arn"] if state.get("current") else None,
         resource=serial,
     )
+    cookie["sid"] = session_id
+    cookie.pop("csrf", None)  # a new one on the next page, for the new session
     return redirect("/console", code=303)

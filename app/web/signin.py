@@ -173,7 +173,9 @@ def _open(db: Session, state: dict[str, Any], expires_at: datetime) -> dict[str,
     elif len(state["roles"]) == 1:
         state["pending"] = {"role": 0}
     advance(db, state)
-    session_id = web_sessions(db).create(state, expires_at)
+    sessions = web_sessions(db)
+    sessions.delete(cookie.get("sid"))  # a sign-in replaces, and ends, this browser's last
+    session_id = sessions.create(state, expires_at)
     cookie.clear()
     cookie["sid"] = session_id
     return state
@@ -306,7 +308,13 @@ def mfa_device(db: Session, state: dict[str, Any]) -> tuple[MfaService, MfaDevic
             return mfa, device
     digest = hashlib.sha256(state["subject"].encode()).hexdigest()[:20]
     subject = None if state["mode"] == "user" else state["subject"]
-    device, _ = mfa.create_virtual(f"console-{digest}", "/fedbridge/", subject=subject)
+    name = f"console-{digest}"
+    abandoned = mfa.unused(name)
+    if abandoned is not None:
+        # An enrolment an earlier sign-in began and never finished (user-based SSO keeps
+        # no subject to find it by): start afresh, with a seed no earlier page showed.
+        mfa.delete(mfa.serial(abandoned))
+    device, _ = mfa.create_virtual(name, "/fedbridge/", subject=subject)
     state["enrol_pk"] = device.pk
     return mfa, device
 

@@ -51,6 +51,14 @@ class WebSessions:
         if row is not None:
             row.data_sealed = self.secrets.seal(json.dumps(data))
 
+    def rotate(self, session_id: str, data: dict[str, Any]) -> str:
+        """The same session under a new id, as when the second factor completes: a copy
+        of the cookie taken before must not inherit what comes after."""
+        row = self.session.get(WebSession, _hash(session_id))
+        expires_at = row.expires_at if row is not None else self.now
+        self.delete(session_id)
+        return self.create(data, expires_at)
+
     def delete(self, session_id: str | None) -> None:
         if session_id:
             self.session.execute(delete(WebSession).where(WebSession.id_hash == _hash(session_id)))

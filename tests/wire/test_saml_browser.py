@@ -231,6 +231,50 @@ def test_sign_in_start_page_lists_providers(world: SamlWorld, server: Server) ->
     assert "Corp (SAML)" in page.text and "/saml/login?provider=" in page.text
 
 
+def _copy(browser: requests.Session) -> requests.Session:
+    other = requests.Session()
+    for c in browser.cookies:
+        other.cookies.set_cookie(c)
+    return other
+
+
+def test_a_new_sign_in_ends_the_browsers_last_session(world: SamlWorld, server: Server) -> None:
+    browser = requests.Session()
+    _post_acs(server, browser, world.response())
+    old = _copy(browser)
+    _post_acs(server, browser, world.response())
+    assert browser.get(server.url + "/console", timeout=10).status_code == 200
+    stale = old.get(server.url + "/console", allow_redirects=False, timeout=10)
+    assert stale.status_code == 303 and stale.headers["Location"] == "/signin"
+
+
+def test_user_based_totp_enrolment_can_be_abandoned_and_begun_again(
+    world: SamlWorld, server: Server
+) -> None:
+    world.admin.tag_saml_provider(
+        SAMLProviderArn=world.provider_arn,
+        Tags=[
+            {"Key": "fedbridge:sso-mode", "Value": "user"},
+            {"Key": "fedbridge:require-mfa", "Value": "true"},
+        ],
+    )
+    world.admin.create_user(UserName="alice@example.com")
+    shown = []
+    for _ in range(2):  # the first tab is closed half-way
+        browser = requests.Session()
+        assert _post_acs(server, browser, world.response(roles=[])).headers["Location"] == (
+            "/console/mfa"
+        )
+        page = browser.get(server.url + "/console/mfa", timeout=10)
+        assert page.status_code == 200
+        shown.append(_secret(page.text))
+    assert shown[0] != shown[1]  # a fresh seed: the abandoned page's is worth nothing
+    # The IAM user removed while the step is pending: an error page, not a 500.
+    world.admin.delete_user(UserName="alice@example.com")
+    gone = browser.get(server.url + "/console/mfa", timeout=10)
+    assert 400 <= gone.status_code < 500 and "<html" in gone.text.lower()
+
+
 def _secret(html: str) -> str:
     return re.search(r'<code id="secret">([A-Z2-7 ]+)</code>', html).group(1).replace(" ", "")  # type: ignore[union-attr]
 
@@ -248,6 +292,7 @@ def test_totp_enrolment_then_prompt_on_the_next_sign_in(world: SamlWorld, server
     assert (
         "Set up two-factor authentication" in enrol.text and "data:image/png;base64," in enrol.text
     )
+    before_mfa = _copy(browser)  # a cookie planted or seen before the second factor
     totp = pyotp.TOTP(_secret(enrol.text))
     step = lambda: int(server.clock.now().timestamp()) // 30  # noqa: E731
     wrong = f"{(int(totp.generate_otp(step())) + 1) % 1_000_000:06d}"
@@ -264,6 +309,9 @@ def test_totp_enrolment_then_prompt_on_the_next_sign_in(world: SamlWorld, server
     assert ok.headers["Location"] == "/console"
     console = browser.get(server.url + "/console", timeout=10)
     assert "assumed-role/Admins/alice@example.com" in console.text
+    # The session got a new id with the second factor: the old cookie opens nothing.
+    stale = before_mfa.get(server.url + "/console", allow_redirects=False, timeout=10)
+    assert stale.status_code == 303 and stale.headers["Location"] == "/signin"
     # The next sign-in asks for a code without enrolling again.
     server.clock.advance(30)
     second = requests.Session()

@@ -148,6 +148,8 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> XmlReply:
                 secure=request.is_secure,
                 services=CallServices(runtime, session, caller.account_id if caller else None),
             )
+            if writes and caller is not None:
+                call.services.iam.lock_account()  # every count and uniqueness rule holds
             result = spec.handler(call)
             if spec.signed and not call.authorized:
                 raise RuntimeError(f"handler for {spec.name} never called authorize()")

@@ -506,7 +506,7 @@ class IamService:
         duration = names.check_max_session_duration(max_session_duration)
         names.check_tags(tags)
         validate_policy(trust_policy, "trust", names.TRUST_POLICY_MAX, "ACLSizePerRole")
-        self._lock_account()
+        self.lock_account()
         if self.find_role(name):
             raise EntityAlreadyExistsError(f"Role with name {name} already exists.")
         count = self.session.scalar(select(func.count()).where(Role.account_id == self.account_id))
@@ -549,8 +549,11 @@ class IamService:
         }
         self.put_inline_policy("role", name, REVOKE_POLICY_NAME, json.dumps(document))
 
-    def _lock_account(self) -> None:
-        """Serialize count-limited creations within the account (FOR UPDATE on PostgreSQL)."""
+    def lock_account(self) -> None:
+        """Serialize the account's writes (FOR UPDATE on PostgreSQL; SQLite's BEGIN
+        IMMEDIATE already does): count rules such as 100 roles, 2 keys per user, 50 tags
+        and 5 policy versions then hold under concurrency, and so do next-number and
+        already-there checks."""
         self.session.scalar(select(Account).where(Account.id == self.account_id).with_for_update())
 
     def list_roles(

@@ -254,6 +254,56 @@ def test_concurrent_creates_never_pass_the_role_limit(server: Server, account, h
     assert len(roles) == 100
 
 
+def test_concurrent_writes_keep_every_count_rule_and_never_fail(
+    server: Server, account, host: Host
+) -> None:  # type: ignore[no-untyped-def]
+    admin = server.client("iam", account.access_key_id, account.secret_access_key)
+    admin.create_user(UserName="kim")
+    admin.create_group(GroupName="ops")
+    policy = admin.create_policy(
+        PolicyName="p",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "iam:Get*", "Resource": "*"}],
+            }
+        ),
+    )["Policy"]["Arn"]
+    version = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "iam:List*", "Resource": "*"}],
+        }
+    )
+    calls = {
+        "key": lambda iam: iam.create_access_key(UserName="kim"),  # 2 per user
+        "version": lambda iam: iam.create_policy_version(PolicyArn=policy, PolicyDocument=version),
+        "member": lambda iam: iam.add_user_to_group(GroupName="ops", UserName="kim"),
+    }
+
+    def run(job: tuple[int, str]) -> str:
+        i, name = job
+        url = host.url if i % 2 else server.url
+        iam = _at(url, server, "iam", account.access_key_id, account.secret_access_key, None)
+        try:
+            calls[name](iam)
+            return "ok"
+        except ClientError as err:
+            return err.response["Error"]["Code"]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        jobs = [(i, name) for name in calls for i in range(4)]
+        outcomes = dict(zip(jobs, pool.map(run, jobs), strict=True))
+    by_call = {name: sorted(v for (_, n), v in outcomes.items() if n == name) for name in calls}
+    assert by_call == {
+        "key": ["LimitExceeded", "LimitExceeded", "ok", "ok"],
+        "version": ["ok"] * 4,  # the fifth and last a policy may have
+        "member": ["ok"] * 4,  # adding a member twice is not an error, as in AWS
+    }
+    assert len(admin.list_access_keys(UserName="kim")["AccessKeyMetadata"]) == 2
+    assert len(admin.list_policy_versions(PolicyArn=policy)["Versions"]) == 5
+
+
 def test_kill_9_of_a_worker_loses_no_committed_write(server: Server, account, host: Host) -> None:  # type: ignore[no-untyped-def]
     created: list[str] = []
     answered: list[str] = []  # request ids of read-only calls, each audited on its own

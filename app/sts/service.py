@@ -37,6 +37,7 @@ from app.errors import ValidationError
 from app.iam import names
 from app.iam.authz import Authorizer
 from app.iam.authz import principal_keys
+from app.iam.authz import resource_tag_keys
 from app.iam.principal import Principal
 from app.iam.principal import SessionInfo
 from app.iam.service import IamService
@@ -144,6 +145,8 @@ class StsService:
         chained = caller.kind == "assumed-role"
         inherited = caller.session
         source_identity = self._source_identity(req, inherited)
+        # The caller's own policies may fence roles by their tags.
+        own_keys = {**request_keys, **resource_tag_keys(role_iam, req.role_arn)}
         for action, wanted, reason in (
             ("sts:AssumeRole", True, "sts.trust_denied"),
             ("sts:TagSession", bool(req.tags or req.transitive_tag_keys), "sts.tag_session_denied"),
@@ -151,7 +154,7 @@ class StsService:
         ):
             if wanted:
                 self._authorize_on_role(
-                    caller, caller_iam, role, action, keys, request_keys, req.role_arn, reason
+                    caller, caller_iam, role, action, keys, own_keys, req.role_arn, reason
                 )
         mfa = bool(inherited and inherited.mfa_authenticated) or req.mfa_authenticated
         if not mfa and dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true":

@@ -238,3 +238,63 @@ def test_tags_a_new_user_or_device_carries_meet_the_policy(server: Server, admin
         with pytest.raises(ClientError) as err:
             creator.create_user(UserName="dev2", Tags=tags)
         assert _code(err) == "AccessDenied"
+
+
+def test_policies_can_fence_users_and_roles_by_their_tags(server: Server, admin, account) -> None:  # type: ignore[no-untyped-def]
+    trust = _doc(
+        {"Effect": "Allow", "Principal": {"AWS": account.account_id}, "Action": "sts:AssumeRole"}
+    )
+    admin.create_role(
+        RoleName="Protected",
+        AssumeRolePolicyDocument=trust,
+        Tags=[{"Key": "protected", "Value": "true"}],
+    )
+    admin.create_role(
+        RoleName="Open", AssumeRolePolicyDocument=trust, Tags=[{"Key": "env", "Value": "dev"}]
+    )
+    admin.create_user(UserName="red", Tags=[{"Key": "team", "Value": "red"}])
+    user = _user_client(server, admin, "ops")
+    admin.put_user_policy(
+        UserName="ops",
+        PolicyName="fenced",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/env": "dev"}},
+            },
+            {
+                "Effect": "Deny",
+                "Action": "iam:*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/protected": "true"}},
+            },
+            {
+                "Effect": "Deny",
+                "Action": "iam:DeleteUser",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"iam:ResourceTag/team": "red"}},
+            },
+        ),
+    )
+    for attempt in (
+        lambda: user.update_assume_role_policy(RoleName="Protected", PolicyDocument=trust),
+        lambda: user.untag_role(RoleName="Protected", TagKeys=["protected"]),
+        lambda: user.delete_user(UserName="red"),
+    ):
+        with pytest.raises(ClientError) as err:
+            attempt()
+        assert _code(err) == "AccessDenied"
+    user.update_assume_role_policy(RoleName="Open", PolicyDocument=trust)
+    assert admin.list_role_tags(RoleName="Protected")["Tags"] == [
+        {"Key": "protected", "Value": "true"}
+    ]
+    key = admin.create_access_key(UserName="ops")["AccessKey"]
+    sts = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    arn = f"arn:aws:iam::{account.account_id}:role/"
+    sts.assume_role(RoleArn=arn + "Open", RoleSessionName="dev")
+    with pytest.raises(ClientError) as err:
+        sts.assume_role(RoleArn=arn + "Protected", RoleSessionName="prod")
+    assert _code(err) == "AccessDenied"

@@ -118,7 +118,9 @@ def _any(call: Call, kind: str) -> str:
     return call.services.iam.arn(kind, "/", "*")
 
 
-def _owner_arn(call: Call, kind: str, name: str) -> str:
+def owner_arn(call: Call, kind: str, name: str) -> str:
+    """The entity's ARN, or the one it would have (path /) if there is none: actions
+    authorize before they look further, so a refused caller cannot tell what exists."""
     iam = call.services.iam
     finder = {"user": iam.find_user, "group": iam.find_group, "role": iam.find_role}[kind]
     owner = finder(name)
@@ -176,7 +178,7 @@ def list_users(call: Call) -> Result:
 @action("iam", "UpdateUser")
 def update_user(call: Call) -> Result:
     iam, p = call.services.iam, call.params
-    source = _owner_arn(call, "user", p.req("UserName"))
+    source = owner_arn(call, "user", p.req("UserName"))
     call.authorize("iam:UpdateUser", source)
     user = iam.find_user(p.req("UserName"))
     if user is not None:
@@ -192,7 +194,7 @@ def update_user(call: Call) -> Result:
 @action("iam", "DeleteUser")
 def delete_user(call: Call) -> Result:
     iam, name = call.services.iam, call.params.req("UserName")
-    call.authorize("iam:DeleteUser", _owner_arn(call, "user", name))
+    call.authorize("iam:DeleteUser", owner_arn(call, "user", name))
     iam.delete_user(name)
     return None
 
@@ -247,7 +249,7 @@ def create_group(call: Call) -> Result:
 @action("iam", "GetGroup")
 def get_group(call: Call) -> Result:
     iam, name = call.services.iam, call.params.req("GroupName")
-    call.authorize("iam:GetGroup", _owner_arn(call, "group", name))
+    call.authorize("iam:GetGroup", owner_arn(call, "group", name))
     group = iam.group(name)
     page = iam.group_members(group, *_paging(call))
     return {
@@ -267,7 +269,7 @@ def list_groups(call: Call) -> Result:
 @action("iam", "ListGroupsForUser")
 def list_groups_for_user(call: Call) -> Result:
     iam, name = call.services.iam, call.params.req("UserName")
-    call.authorize("iam:ListGroupsForUser", _owner_arn(call, "user", name))
+    call.authorize("iam:ListGroupsForUser", owner_arn(call, "user", name))
     page = iam.groups_for_user(iam.user(name), *_paging(call))
     return _listing("Groups", page, lambda g: group_shape(iam, g))
 
@@ -275,7 +277,7 @@ def list_groups_for_user(call: Call) -> Result:
 @action("iam", "AddUserToGroup")
 def add_user_to_group(call: Call) -> Result:
     p = call.params
-    call.authorize("iam:AddUserToGroup", _owner_arn(call, "group", p.req("GroupName")))
+    call.authorize("iam:AddUserToGroup", owner_arn(call, "group", p.req("GroupName")))
     call.services.iam.add_user_to_group(p.req("GroupName"), p.req("UserName"))
     return None
 
@@ -283,7 +285,7 @@ def add_user_to_group(call: Call) -> Result:
 @action("iam", "RemoveUserFromGroup")
 def remove_user_from_group(call: Call) -> Result:
     p = call.params
-    call.authorize("iam:RemoveUserFromGroup", _owner_arn(call, "group", p.req("GroupName")))
+    call.authorize("iam:RemoveUserFromGroup", owner_arn(call, "group", p.req("GroupName")))
     call.services.iam.remove_user_from_group(p.req("GroupName"), p.req("UserName"))
     return None
 
@@ -291,7 +293,7 @@ def remove_user_from_group(call: Call) -> Result:
 @action("iam", "DeleteGroup")
 def delete_group(call: Call) -> Result:
     name = call.params.req("GroupName")
-    call.authorize("iam:DeleteGroup", _owner_arn(call, "group", name))
+    call.authorize("iam:DeleteGroup", owner_arn(call, "group", name))
     call.services.iam.delete_group(name)
     return None
 
@@ -318,7 +320,7 @@ def create_role(call: Call) -> Result:
 @action("iam", "GetRole")
 def get_role(call: Call) -> Result:
     iam, name = call.services.iam, call.params.req("RoleName")
-    call.authorize("iam:GetRole", _owner_arn(call, "role", name))
+    call.authorize("iam:GetRole", owner_arn(call, "role", name))
     return {"Role": role_shape(iam, iam.role(name))}
 
 
@@ -333,7 +335,7 @@ def list_roles(call: Call) -> Result:
 @action("iam", "UpdateRole")
 def update_role(call: Call) -> Result:
     p = call.params
-    call.authorize("iam:UpdateRole", _owner_arn(call, "role", p.req("RoleName")))
+    call.authorize("iam:UpdateRole", owner_arn(call, "role", p.req("RoleName")))
     call.services.iam.update_role(
         p.req("RoleName"), p.get("Description"), p.integer("MaxSessionDuration")
     )
@@ -343,7 +345,7 @@ def update_role(call: Call) -> Result:
 @action("iam", "UpdateAssumeRolePolicy")
 def update_assume_role_policy(call: Call) -> Result:
     p = call.params
-    call.authorize("iam:UpdateAssumeRolePolicy", _owner_arn(call, "role", p.req("RoleName")))
+    call.authorize("iam:UpdateAssumeRolePolicy", owner_arn(call, "role", p.req("RoleName")))
     call.services.iam.update_assume_role_policy(p.req("RoleName"), p.req("PolicyDocument"))
     return None
 
@@ -351,7 +353,7 @@ def update_assume_role_policy(call: Call) -> Result:
 @action("iam", "DeleteRole")
 def delete_role(call: Call) -> Result:
     name = call.params.req("RoleName")
-    call.authorize("iam:DeleteRole", _owner_arn(call, "role", name))
+    call.authorize("iam:DeleteRole", owner_arn(call, "role", name))
     call.services.iam.delete_role(name)
     return None
 
@@ -360,7 +362,7 @@ def delete_role(call: Call) -> Result:
 def tag_role(call: Call) -> Result:
     iam, p = call.services.iam, call.params
     tags = p.tags()
-    call.authorize("iam:TagRole", _owner_arn(call, "role", p.req("RoleName")), **tag_context(tags))
+    call.authorize("iam:TagRole", owner_arn(call, "role", p.req("RoleName")), **tag_context(tags))
     iam.tag("role", iam.role(p.req("RoleName")).pk, tags)
     return None
 
@@ -370,7 +372,7 @@ def untag_role(call: Call) -> Result:
     iam, p = call.services.iam, call.params
     keys = p.members("TagKeys")
     call.authorize(
-        "iam:UntagRole", _owner_arn(call, "role", p.req("RoleName")), **{"aws:TagKeys": tuple(keys)}
+        "iam:UntagRole", owner_arn(call, "role", p.req("RoleName")), **{"aws:TagKeys": tuple(keys)}
     )
     iam.untag("role", iam.role(p.req("RoleName")).pk, keys)
     return None
@@ -379,7 +381,7 @@ def untag_role(call: Call) -> Result:
 @action("iam", "ListRoleTags")
 def list_role_tags(call: Call) -> Result:
     iam, name = call.services.iam, call.params.req("RoleName")
-    call.authorize("iam:ListRoleTags", _owner_arn(call, "role", name))
+    call.authorize("iam:ListRoleTags", owner_arn(call, "role", name))
     return {"Tags": tags_shape(iam.tags_of("role", iam.role(name).pk)), "IsTruncated": False}
 
 
@@ -488,7 +490,7 @@ def _register_policy_actions(kind: str, title: str) -> None:
         p = call.params
         call.authorize(
             f"iam:Attach{title}Policy",
-            _owner_arn(call, kind, p.req(name_param)),
+            owner_arn(call, kind, p.req(name_param)),
             **{"iam:PolicyARN": _policy_resource(call)},
         )
         call.services.iam.attach_policy(kind, p.req(name_param), p.req("PolicyArn"))
@@ -498,7 +500,7 @@ def _register_policy_actions(kind: str, title: str) -> None:
         p = call.params
         call.authorize(
             f"iam:Detach{title}Policy",
-            _owner_arn(call, kind, p.req(name_param)),
+            owner_arn(call, kind, p.req(name_param)),
             **{"iam:PolicyARN": _policy_resource(call)},
         )
         call.services.iam.detach_policy(kind, p.req(name_param), p.req("PolicyArn"))
@@ -506,7 +508,7 @@ def _register_policy_actions(kind: str, title: str) -> None:
 
     def list_attached(call: Call) -> Result:
         iam, owner_name = call.services.iam, call.params.req(name_param)
-        call.authorize(f"iam:ListAttached{title}Policies", _owner_arn(call, kind, owner_name))
+        call.authorize(f"iam:ListAttached{title}Policies", owner_arn(call, kind, owner_name))
         owner = iam.owner(kind, owner_name)
         policies = iam.attached_policies(kind, owner.pk)
         return {
@@ -518,7 +520,7 @@ def _register_policy_actions(kind: str, title: str) -> None:
 
     def put(call: Call) -> Result:
         p = call.params
-        call.authorize(f"iam:Put{title}Policy", _owner_arn(call, kind, p.req(name_param)))
+        call.authorize(f"iam:Put{title}Policy", owner_arn(call, kind, p.req(name_param)))
         call.services.iam.put_inline_policy(
             kind, p.req(name_param), p.req("PolicyName"), p.req("PolicyDocument")
         )
@@ -526,7 +528,7 @@ def _register_policy_actions(kind: str, title: str) -> None:
 
     def get(call: Call) -> Result:
         p = call.params
-        call.authorize(f"iam:Get{title}Policy", _owner_arn(call, kind, p.req(name_param)))
+        call.authorize(f"iam:Get{title}Policy", owner_arn(call, kind, p.req(name_param)))
         owner, policy = call.services.iam.inline_policy(
             kind, p.req(name_param), p.req("PolicyName")
         )
@@ -538,13 +540,13 @@ def _register_policy_actions(kind: str, title: str) -> None:
 
     def delete(call: Call) -> Result:
         p = call.params
-        call.authorize(f"iam:Delete{title}Policy", _owner_arn(call, kind, p.req(name_param)))
+        call.authorize(f"iam:Delete{title}Policy", owner_arn(call, kind, p.req(name_param)))
         call.services.iam.delete_inline_policy(kind, p.req(name_param), p.req("PolicyName"))
         return None
 
     def list_inline(call: Call) -> Result:
         iam, owner_name = call.services.iam, call.params.req(name_param)
-        call.authorize(f"iam:List{title}Policies", _owner_arn(call, kind, owner_name))
+        call.authorize(f"iam:List{title}Policies", owner_arn(call, kind, owner_name))
         owner = iam.owner(kind, owner_name)
         return {
             "PolicyNames": [pol.name for pol in iam.inline_policies(kind, owner.pk)],

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from app.api.iam_actions import owner_arn
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.api.tags import tag_context
 from app.db.models import User
+from app.iam import names
 from app.mfa.service import MfaService
 from app.mfa.service import png_blob
 from app.mfa.service import seed_blob
@@ -15,11 +17,6 @@ from app.mfa.service import shape
 
 def _mfa(call: Call) -> MfaService:
     return MfaService(call.services.iam, call.services.runtime.secrets)
-
-
-def _user_arn(call: Call, name: str) -> str:
-    iam = call.services.iam
-    return iam.user_arn(iam.user(name))
 
 
 @action("iam", "CreateVirtualMFADevice")
@@ -44,7 +41,7 @@ def create_virtual_mfa_device(call: Call) -> Result:
 def enable_mfa_device(call: Call) -> Result:
     p, mfa = call.params, _mfa(call)
     name = p.req("UserName")
-    call.authorize("iam:EnableMFADevice", _user_arn(call, name))
+    call.authorize("iam:EnableMFADevice", owner_arn(call, "user", name))
     mfa.enable(
         mfa.iam.user(name),
         p.req("SerialNumber"),
@@ -59,7 +56,7 @@ def enable_mfa_device(call: Call) -> Result:
 def resync_mfa_device(call: Call) -> Result:
     p, mfa = call.params, _mfa(call)
     name = p.req("UserName")
-    call.authorize("iam:ResyncMFADevice", _user_arn(call, name))
+    call.authorize("iam:ResyncMFADevice", owner_arn(call, "user", name))
     mfa.resync(
         mfa.iam.user(name),
         p.req("SerialNumber"),
@@ -73,7 +70,7 @@ def resync_mfa_device(call: Call) -> Result:
 def deactivate_mfa_device(call: Call) -> Result:
     p, mfa = call.params, _mfa(call)
     name = p.req("UserName")
-    call.authorize("iam:DeactivateMFADevice", _user_arn(call, name))
+    call.authorize("iam:DeactivateMFADevice", owner_arn(call, "user", name))
     mfa.deactivate(mfa.iam.user(name), p.req("SerialNumber"))
     return None
 
@@ -82,7 +79,10 @@ def deactivate_mfa_device(call: Call) -> Result:
 def delete_virtual_mfa_device(call: Call) -> Result:
     p, mfa = call.params, _mfa(call)
     serial = p.req("SerialNumber")
-    mfa.device(serial)  # a malformed serial is refused before it reaches a message
+    # A malformed serial is refused before it reaches a message; whether it exists is
+    # told only to a caller allowed to delete it.
+    names.check_length("serialNumber", serial, 9, 256)
+    names.check_pattern("serialNumber", serial, r"[\w+=/:,.@-]*")
     call.authorize("iam:DeleteVirtualMFADevice", serial)
     mfa.delete(serial)
     return None
@@ -97,7 +97,7 @@ def list_mfa_devices(call: Call) -> Result:
     if name is None:
         call.authorize("iam:ListMFADevices", call.caller.arn if call.caller else "*")
         return {"MFADevices": [], "IsTruncated": False}
-    call.authorize("iam:ListMFADevices", _user_arn(call, name))
+    call.authorize("iam:ListMFADevices", owner_arn(call, "user", name))
     user = mfa.iam.user(name)
     return {
         "MFADevices": [

@@ -298,3 +298,23 @@ def test_policies_can_fence_users_and_roles_by_their_tags(server: Server, admin,
     with pytest.raises(ClientError) as err:
         sts.assume_role(RoleArn=arn + "Protected", RoleSessionName="prod")
     assert _code(err) == "AccessDenied"
+
+
+def test_a_refused_caller_learns_nothing_about_mfa_devices(server: Server, admin, account) -> None:  # type: ignore[no-untyped-def]
+    admin.create_user(UserName="victim")
+    serial = admin.create_virtual_mfa_device(VirtualMFADeviceName="victim-phone")[
+        "VirtualMFADevice"
+    ]["SerialNumber"]
+    nobody = _user_client(server, admin, "nobody")  # no policies at all
+    missing = serial.replace("victim-phone", "nosuch")
+    for name, device in (("victim", serial), ("doesnotexist", missing)):
+        codes = {"AuthenticationCode1": "123456", "AuthenticationCode2": "654321"}
+        for method, kwargs in (
+            (nobody.list_mfa_devices, {"UserName": name}),
+            (nobody.enable_mfa_device, {"UserName": name, "SerialNumber": device, **codes}),
+            (nobody.deactivate_mfa_device, {"UserName": name, "SerialNumber": device}),
+            (nobody.delete_virtual_mfa_device, {"SerialNumber": device}),
+        ):
+            with pytest.raises(ClientError) as err:
+                method(**kwargs)
+            assert _code(err) == "AccessDenied", (name, method)

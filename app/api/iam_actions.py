@@ -51,7 +51,8 @@ def group_shape(iam: IamService, group: Group) -> dict[str, Any]:
     }
 
 
-def role_shape(iam: IamService, role: Role) -> dict[str, Any]:
+def role_shape(iam: IamService, role: Role, *, with_tags: bool = True) -> dict[str, Any]:
+    """ListRoles leaves the tags out, as AWS does (a query per role saved too)."""
     return {
         "Path": role.path,
         "RoleName": role.name,
@@ -61,7 +62,7 @@ def role_shape(iam: IamService, role: Role) -> dict[str, Any]:
         "AssumeRolePolicyDocument": _document(role.trust_policy),
         "Description": role.description,
         "MaxSessionDuration": role.max_session_duration,
-        "Tags": tags_shape(iam.tags_of("role", role.pk)) or None,
+        "Tags": (tags_shape(iam.tags_of("role", role.pk)) or None) if with_tags else None,
     }
 
 
@@ -329,7 +330,7 @@ def list_roles(call: Call) -> Result:
     iam = call.services.iam
     call.authorize("iam:ListRoles", _any(call, "role"))
     page = iam.list_roles(call.params.get("PathPrefix"), *_paging(call))
-    return _listing("Roles", page, lambda r: role_shape(iam, r))
+    return _listing("Roles", page, lambda r: role_shape(iam, r, with_tags=False))
 
 
 @action("iam", "UpdateRole")

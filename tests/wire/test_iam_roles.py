@@ -67,6 +67,8 @@ def test_role_lifecycle(server: Server, account) -> None:  # type: ignore[no-unt
     iam.untag_role(RoleName="Admins", TagKeys=["fedbridge:require-mfa"])
     assert iam.list_role_tags(RoleName="Admins")["Tags"] == [{"Key": "team", "Value": "sec"}]
     assert [r["RoleName"] for r in iam.list_roles(PathPrefix="/sso/")["Roles"]] == ["Admins"]
+    assert iam.get_role(RoleName="Admins")["Role"]["Tags"] == [{"Key": "team", "Value": "sec"}]
+    assert "Tags" not in iam.list_roles()["Roles"][0]  # AWS's ListRoles leaves them out
     iam.delete_role(RoleName="Admins")
     assert iam.list_roles()["Roles"] == []
 

@@ -32,7 +32,13 @@ from app.web.signin import current_state
 from app.web.signin import finish_enrolment
 from app.web.signin import mfa_device
 
-bp = Blueprint("console", __name__, template_folder="templates")
+bp = Blueprint(
+    "console",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/console/static",
+)
 
 
 def _not_signed_in() -> BaseResponse:

@@ -186,3 +186,17 @@ def test_lines_logged_after_a_request_carry_no_request_id(tmp_path: Path) -> Non
         assert request_id_var.get() is None
     finally:
         runtime.engine.dispose()
+
+
+@pytest.mark.parametrize("base", ["https://sso.example.com", "http://127.0.0.1:8000"])
+def test_pages_forbid_inline_script_and_pin_https_when_served_so(tmp_path: Path, base: str) -> None:
+    settings = Settings(data_dir=tmp_path, base_url=base)
+    runtime = Runtime.start(settings)
+    try:
+        resp = create_app(settings, runtime).test_client().get("/signin")
+        policy = resp.headers["Content-Security-Policy"]
+        assert "script-src 'self';" in policy and "'unsafe-inline'; img" not in policy
+        hsts = resp.headers.get("Strict-Transport-Security")
+        assert hsts == ("max-age=31536000" if base.startswith("https") else None)
+    finally:
+        runtime.engine.dispose()

@@ -144,7 +144,7 @@ class Issuer:
                 if body is None:
                     self.send_error(404)
                     return
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
@@ -193,7 +193,7 @@ class Issuer:
 
     # --- serving -------------------------------------------------------------------
 
-    def document(self, path: str) -> dict[str, Any] | None:
+    def document(self, path: str) -> dict[str, Any] | bytes | None:
         if path == f"{self._path}/.well-known/openid-configuration":
             return {
                 "issuer": self.url,

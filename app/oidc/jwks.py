@@ -47,19 +47,21 @@ from joserfc.jwk import RSAKey
 from app.errors import IdpCommunicationError
 from app.errors import InvalidIdentityTokenError
 from app.errors import ServiceError
+from app.oidc.urls import is_loopback
 from app.oidc.urls import secure_enough
 from app.oidc.urls import split_url
 
 FETCH_SECONDS = 3.0
 MAX_DOCUMENT_BYTES = 1024 * 1024
-MAX_KEYS = 100
+MAX_KEYS_PER_TYPE = 100
 MIN_RSA_BITS = 2048
 CACHE_SECONDS = 600
 REFRESH_INTERVAL_SECONDS = 10
 
 #: Which key each allowed algorithm needs: (kty, crv).
 ALGORITHM_KEYS: dict[str, tuple[str, str | None]] = {
-    **{f"{family}{size}": ("RSA", None) for family in ("RS", "PS") for size in (256, 384, 512)},
+    # AWS: "RSA keys (RS256, RS384, or RS512) or ECDSA keys (ES256, ES384, or ES512)".
+    **{f"RS{size}": ("RSA", None) for size in (256, 384, 512)},
     "ES256": ("EC", "P-256"),
     "ES384": ("EC", "P-384"),
     "ES512": ("EC", "P-521"),
@@ -193,7 +195,7 @@ def fetch_json(url: str, thumbprints: Sequence[str]) -> dict[str, Any]:
         raise _unreachable(type(e).__name__) from None
     try:
         document = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.not_json") from None
     if not isinstance(document, dict):
         raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.not_json")
@@ -251,11 +253,26 @@ def fetch_keys(issuer: str, thumbprints: Sequence[str]) -> IssuerKeys:
     # OpenID Connect Discovery 1.0 §4.3: the document must name the issuer it describes.
     if discovery.get("issuer") != issuer or not isinstance(jwks_uri, str):
         raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.bad_discovery")
+    # Where the issuer lives, or further out: an issuer elsewhere may not point this
+    # fetch at the machine fedbridge runs on (plain http, its own ports).
+    jwks_parts, issuer_parts = split_url(jwks_uri), split_url(issuer)
+    if jwks_parts is None or (
+        is_loopback(jwks_parts.hostname)
+        and not (issuer_parts is not None and is_loopback(issuer_parts.hostname))
+    ):
+        raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.insecure_url")
     entries = fetch_json(jwks_uri, thumbprints).get("keys")
     if not isinstance(entries, list):
         raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.bad_jwks")
-    keys = tuple(k for k in map(_import_key, entries[:MAX_KEYS]) if k is not None)
-    return IssuerKeys(keys)
+    # AWS reads up to 100 RSA and 100 EC keys.
+    per_type: dict[str, int] = {}
+    keys = []
+    for entry in entries:
+        key = _import_key(entry)
+        if key is not None and per_type.get(key.key_type, 0) < MAX_KEYS_PER_TYPE:
+            per_type[key.key_type] = per_type.get(key.key_type, 0) + 1
+            keys.append(key)
+    return IssuerKeys(tuple(keys))
 
 
 # --- the cache ---------------------------------------------------------------------------
@@ -295,7 +312,8 @@ class KeyCache:
         with entry.lock:  # one fetch per issuer at a time; the others wait for its keys
             if entry.keys is None or not _within(entry.fetched_at, now, CACHE_SECONDS):
                 self._refresh(entry, issuer, cache_key[1], now)
-            assert entry.keys is not None
+            if entry.keys is None:  # the last fetch failed in a way _refresh did not record
+                raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.no_keys")
             key = entry.keys.find(kid, alg)
             if key is None and not _within(entry.attempted_at, now, REFRESH_INTERVAL_SECONDS):
                 self._refresh(entry, issuer, cache_key[1], now)
@@ -315,6 +333,9 @@ class KeyCache:
         except ServiceError as e:
             kind, message, reason = type(e), e.message, e.reason
             entry.failure = lambda: kind(message, reason=reason)
+            raise
+        except Exception:
+            entry.failure = lambda: InvalidIdentityTokenError(_NO_KEYS, reason="oidc.no_keys")
             raise
         entry.keys, entry.fetched_at, entry.failure = keys, now, None
 

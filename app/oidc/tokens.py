@@ -71,7 +71,7 @@ class TokenValidator:
             obj = jws.extract_compact(token.encode("ascii"), registry=_REGISTRY)
             header = obj.headers()
         # joserfc trips over some shapes (a JSON list as header) with plain Python errors.
-        except (UnicodeError, JoseError, ValueError, TypeError, AttributeError):
+        except (UnicodeError, JoseError, ValueError, TypeError, AttributeError, RecursionError):
             raise malformed from None
         if not isinstance(header, dict):
             raise malformed
@@ -79,8 +79,8 @@ class TokenValidator:
         if alg not in ALLOWED_ALGORITHMS:
             shown = _shown(alg) if isinstance(alg, str) else "?"
             raise _invalid(
-                f"The token is signed with {shown}; only RSA (RS256/384/512, PS256/384/512) "
-                "and ECDSA (ES256/384/512) signatures are accepted.",
+                f"The token is signed with {shown}; only RSA (RS256/384/512) and ECDSA "
+                "(ES256/384/512) signatures are accepted, as in AWS.",
                 "jwt.alg_not_allowed",
             )
         kid = header.get("kid")

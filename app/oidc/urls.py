@@ -21,7 +21,8 @@ def secure_enough(parts: SplitResult) -> bool:
 
 def split_url(url: str) -> SplitResult | None:
     """The parts of an absolute http(s) URL without credentials, or None."""
-    if not url.isprintable() or any(ch.isspace() for ch in url):
+    # ASCII only: http.client cannot send anything else (an IDN host is written in punycode).
+    if not url.isascii() or not url.isprintable() or any(ch.isspace() for ch in url):
         return None
     try:
         parts = urlsplit(url)

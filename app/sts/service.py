@@ -222,12 +222,13 @@ class StsService:
                 "did not assert it.",
                 reason="mfa.required",
             )
+        tags, transitive = self._session_tags(req, None)  # transitive keys name session tags
         return self.issue_role_session(
             role_iam,
             role,
             req,
-            tags=req.tags,
-            transitive_tag_keys=req.transitive_tag_keys,
+            tags=tags,
+            transitive_tag_keys=transitive,
             source_identity=req.source_identity,
             mfa_authenticated=mfa_asserted,
             federated_via=f"{via}:{provider_arn}",

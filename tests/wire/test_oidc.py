@@ -19,6 +19,8 @@ from tests.conftest import Server
 from tests.oidc_issuer import CLIENT_ID
 from tests.oidc_issuer import Issuer
 from tests.oidc_issuer import b64json
+from tests.oidc_issuer import b64url
+from tests.oidc_issuer import new_ec_key
 from tests.oidc_issuer import new_rsa_key
 
 ACTION = "sts:AssumeRoleWithWebIdentity"
@@ -177,6 +179,7 @@ def test_provider_lifecycle(server: Server, account) -> None:  # type: ignore[no
         ({"Url": "https://token.example.com/?x=1"}, "InvalidInput"),
         ({"Url": "https://token.example.com/#f"}, "InvalidInput"),
         ({"Url": "https://u:p@token.example.com"}, "InvalidInput"),
+        ({"Url": "https://token.example.com/t\u00e9"}, "InvalidInput"),  # not sendable as is
         ({"Url": "https://" + "a" * 250 + ".com"}, "ValidationError"),
         ({"Url": "https://x.example.com", "ThumbprintList": ["abc"]}, "ValidationError"),
         ({"Url": "https://x.example.com", "ThumbprintList": ["g" * 40]}, "ValidationError"),
@@ -336,6 +339,10 @@ def test_session_tags_from_the_token(world: World, issuer: Issuer) -> None:
     # Without sts:TagSession in the trust policy, a token with tags is refused.
     untagged = world.role("NoTags")
     assert world.refused(untagged, issuer.token(**tags_claim)) == "AccessDenied"
+    # A transitive key must name one of the session's tags, as for AssumeRole.
+    stray = {"principal_tags": {"team": ["blue"]}, "transitive_tag_keys": ["zz"]}
+    stray_token = issuer.token(**{"https://aws.amazon.com/tags": stray})
+    assert world.refused(tagged, stray_token) == "ValidationError"
     # And a source identity needs sts:SetSourceIdentity there.
     no_source = world.role(
         "NoSource", trust=web_trust(world.provider_arn, ACTION, "sts:TagSession")
@@ -406,6 +413,12 @@ def _forged(issuer: Issuer, *, embed: bool = False) -> str:
     return issuer.token(key=key, header={"kid": issuer.rsa.kid})
 
 
+def _nested_header(issuer: Issuer) -> str:
+    """A header nested 3,000 deep (8 KB): Python's JSON reader gives up with RecursionError."""
+    header = b'{"alg":"RS256","x":' + b"[" * 3000 + b"]" * 3000 + b"}"
+    return f"{b64url(header)}.{b64json(issuer.claims())}.x"
+
+
 HOUR = 3600
 #: id -> (how to make the token from the issuer and an attacker's issuer, audit reason).
 HOSTILE = {
@@ -433,6 +446,9 @@ HOSTILE = {
     "not-json": (lambda i, a: "a.b.c", "jwt.malformed"),
     "header-a-list": (lambda i, a: f"{b64json(['alg'])}.{b64json(i.claims())}.x", "jwt.malformed"),
     "tampered": (lambda i, a: i.token()[:-8] + "AAAAAAAA", "jwt.bad_signature"),
+    "header-nested-json": (lambda i, a: _nested_header(i), "jwt.malformed"),
+    # AWS accepts RS256/384/512 and ES256/384/512 only.
+    "ps256": (lambda i, a: i.token(alg="PS256"), "jwt.alg_not_allowed"),
     "too-large": (lambda i, a: "a" * 25000, "ValidationError"),
     "one-megabyte": (lambda i, a: "a" * 1_000_000, "ValidationError"),
 }
@@ -575,5 +591,36 @@ def test_https_issuer_pinned_by_thumbprint(server: Server) -> None:
             ThumbprintList=[THUMBPRINT, issuer.tls.ca_thumbprint],
         )
         world.assume(role, issuer.token())
+    finally:
+        issuer.stop()
+
+
+def test_unreadable_issuer_documents_are_refusals_not_failures(server: Server) -> None:
+    issuer = Issuer()
+    issuer.document = lambda path: b"[" * 100_000  # type: ignore[method-assign]
+    try:
+        world = World(server, issuer)
+        role = world.role("Unreadable")
+        for _ in range(2):  # and again while the failed fetch is on hold
+            assert world.refused(role, issuer.token()) == "InvalidIdentityToken"
+    finally:
+        issuer.stop()
+
+
+def test_keys_are_counted_per_type(server: Server) -> None:
+    issuer = Issuer()
+    published = issuer.document
+
+    def hundred_ec_keys_first(path: str):  # type: ignore[no-untyped-def]
+        doc = published(path)
+        if isinstance(doc, dict) and "keys" in doc:
+            doc["keys"] = [new_ec_key().as_dict(private=False) for _ in range(100)] + doc["keys"]
+        return doc
+
+    issuer.document = hundred_ec_keys_first  # type: ignore[method-assign]
+    try:
+        world = World(server, issuer)
+        # AWS reads up to 100 RSA and 100 EC keys: the RSA key after 100 EC ones counts.
+        assert world.assume(world.role("ManyKeys"), issuer.token())["Credentials"]
     finally:
         issuer.stop()

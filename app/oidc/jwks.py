@@ -264,13 +264,16 @@ def fetch_keys(issuer: str, thumbprints: Sequence[str]) -> IssuerKeys:
     entries = fetch_json(jwks_uri, thumbprints).get("keys")
     if not isinstance(entries, list):
         raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.bad_jwks")
-    # AWS reads up to 100 RSA and 100 EC keys.
+    # AWS reads up to 100 RSA and 100 EC keys (counted before importing, which costs).
     per_type: dict[str, int] = {}
     keys = []
     for entry in entries:
+        kty = entry.get("kty") if isinstance(entry, dict) else None
+        if not isinstance(kty, str) or per_type.get(kty, 0) >= MAX_KEYS_PER_TYPE:
+            continue
         key = _import_key(entry)
-        if key is not None and per_type.get(key.key_type, 0) < MAX_KEYS_PER_TYPE:
-            per_type[key.key_type] = per_type.get(key.key_type, 0) + 1
+        if key is not None:
+            per_type[kty] = per_type.get(kty, 0) + 1
             keys.append(key)
     return IssuerKeys(tuple(keys))
 

@@ -81,8 +81,7 @@ def delete_virtual_mfa_device(call: Call) -> Result:
     serial = p.req("SerialNumber")
     # A malformed serial is refused before it reaches a message; whether it exists is
     # told only to a caller allowed to delete it.
-    names.check_length("serialNumber", serial, 9, 256)
-    names.check_pattern("serialNumber", serial, r"[\w+=/:,.@-]*")
+    names.check_serial_number(serial)
     call.authorize("iam:DeleteVirtualMFADevice", serial)
     mfa.delete(serial)
     return None

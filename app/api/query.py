@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from app.errors import InvalidParameterValueError
 from app.errors import MissingParameterError
 from app.errors import ValidationError
+from app.iam import names
 
 #: No AWS IAM/STS list parameter comes near this many members.
 MAX_LIST_MEMBERS = 1000
@@ -105,11 +106,8 @@ class QueryParams:
                 raise InvalidParameterValueError(f"{prefix}.member.{n} has unknown fields.")
             for field in ("Key", "Value"):  # both required, as in AWS's Tag (Value may be "")
                 if field not in member:
-                    raise ValidationError(
-                        f"1 validation error detected: Value null at "
-                        f"'{prefix[0].lower()}{prefix[1:]}.{n}.member.{field.lower()}' failed "
-                        "to satisfy constraint: Member must not be null"
-                    )
+                    field_path = f"{prefix[0].lower()}{prefix[1:]}.{n}.member.{field.lower()}"
+                    raise names.validation_error(field_path, None, "Member must not be null")
             out.append((member["Key"], member["Value"]))
         return out
 

@@ -52,8 +52,7 @@ def _mfa_checked(call: Call) -> bool:
         return False
     # AWS's shapes first, so a malformed code never counts towards a device's lockout.
     if serial is not None:
-        names.check_length("serialNumber", serial, 9, 256)
-        names.check_pattern("serialNumber", serial, r"[\w+=/:,.@-]*")
+        names.check_serial_number(serial)
     if code is not None:
         names.check_length("tokenCode", code, 6, 6)
         names.check_pattern("tokenCode", code, r"[\d]*")

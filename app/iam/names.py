@@ -75,6 +75,12 @@ def check_pattern(field: str, value: str, pattern: str) -> str:
     return value
 
 
+def check_serial_number(value: str) -> str:
+    """An MFA device's serial number (an ARN, or a hardware token's id) as AWS bounds it."""
+    check_length("serialNumber", value, 9, 256)
+    return check_pattern("serialNumber", value, r"[\w+=/:,.@-]*")
+
+
 def check_name(field: str, value: str, max_len: int) -> str:
     check_length(field, value, 1, max_len)
     return check_pattern(field, value, NAME_PATTERN)

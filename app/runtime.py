@@ -34,7 +34,7 @@ from app.errors import EntityAlreadyExistsError
 from app.errors import ServiceError
 from app.errors import ValidationError
 from app.iam.authz import Authorizer
-from app.iam.authz import resource_tag_keys
+from app.iam.authz import target_tag_keys
 from app.iam.service import IamService
 from app.policy.context import ContextValue
 from app.ratelimit import RateLimiter
@@ -245,5 +245,5 @@ class CallServices:
     ) -> None:
         keys = {**self.request_keys(call), **context}
         if call.caller is not None and not call.caller.is_root:
-            keys.update(resource_tag_keys(self.iam, resource))
+            keys.update(target_tag_keys(self.iam, resource))
         Authorizer(self.iam, self.runtime.clock).check(call.caller, action, resource, keys)

@@ -9,6 +9,7 @@ for sessions with session policies, from those too) and no Deny anywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import UTC
 
 from app.clock import Clock
@@ -66,8 +67,14 @@ def principal_keys(iam: IamService, principal: Principal, clock: Clock) -> dict[
     return keys
 
 
-def resource_tag_keys(iam: IamService, resource: str) -> dict[str, str]:
-    """aws:ResourceTag/… and iam:ResourceTag/… for a user or role of the account (the
+def resource_tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The condition keys that describe the target's tags: aws:ResourceTag/… and
+    iam:ResourceTag/…."""
+    return {f"{scope}:ResourceTag/{key}": value for key, value in tags for scope in ("aws", "iam")}
+
+
+def target_tag_keys(iam: IamService, resource: str) -> dict[str, str]:
+    """resource_tag_keys() for a user or role of the account named by its ARN (the
     taggable targets policies commonly fence with them); nothing for other resources."""
     prefix = f"arn:{iam.partition}:iam::{iam.account_id}:"
     kind = resource.removeprefix(prefix).split("/", 1)[0] if resource.startswith(prefix) else ""
@@ -79,11 +86,7 @@ def resource_tag_keys(iam: IamService, resource: str) -> dict[str, str]:
     owner = iam.find_user(name) if kind == "user" else iam.find_role(name)
     if owner is None or iam.arn(kind, owner.path, owner.name) != resource:
         return {}
-    return {
-        f"{scope}:ResourceTag/{key}": value
-        for key, value in iam.tags_of(kind, owner.pk)
-        for scope in ("aws", "iam")
-    }
+    return resource_tag_keys(iam.tags_of(kind, owner.pk))
 
 
 class Authorizer:

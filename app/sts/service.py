@@ -108,6 +108,19 @@ class SessionRequest:
     extra_keys: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
 
+def _permission_only_actions(
+    req: SessionRequest, source_identity: str | None
+) -> list[tuple[str, str]]:
+    """What a session request needs allowed beyond assuming the role, with the refusal's
+    reason: tags need sts:TagSession, a source identity sts:SetSourceIdentity (AWS)."""
+    needed = []
+    if req.tags or req.transitive_tag_keys:
+        needed.append(("sts:TagSession", "sts.tag_session_denied"))
+    if source_identity is not None:
+        needed.append(("sts:SetSourceIdentity", "sts.source_identity_denied"))
+    return needed
+
+
 class StsService:
     def __init__(self, iam_for: Any, codec: TokenCodec, clock: Clock, partition: str) -> None:
         #: account id -> IamService bound to the current transaction
@@ -145,19 +158,18 @@ class StsService:
         chained = caller.kind == "assumed-role"
         inherited = caller.session
         source_identity = self._source_identity(req, inherited)
+        role_tags = role_iam.tags_of("role", role.pk)
         # The caller's own policies may fence roles by their tags.
-        own_keys = {**request_keys, **resource_tag_keys(role_iam, req.role_arn)}
-        for action, wanted, reason in (
-            ("sts:AssumeRole", True, "sts.trust_denied"),
-            ("sts:TagSession", bool(req.tags or req.transitive_tag_keys), "sts.tag_session_denied"),
-            ("sts:SetSourceIdentity", source_identity is not None, "sts.source_identity_denied"),
+        own_keys = {**request_keys, **resource_tag_keys(role_tags)}
+        for action, reason in (
+            ("sts:AssumeRole", "sts.trust_denied"),
+            *_permission_only_actions(req, source_identity),
         ):
-            if wanted:
-                self._authorize_on_role(
-                    caller, caller_iam, role, action, keys, own_keys, req.role_arn, reason
-                )
+            self._authorize_on_role(
+                caller, caller_iam, role, action, keys, own_keys, req.role_arn, reason
+            )
         mfa = bool(inherited and inherited.mfa_authenticated) or req.mfa_authenticated
-        if not mfa and dict(role_iam.tags_of("role", role.pk)).get(REQUIRE_MFA_TAG) == "true":
+        if not mfa and dict(role_tags).get(REQUIRE_MFA_TAG) == "true":
             raise AccessDeniedError(
                 f"Role {req.role_arn} requires multi-factor authentication: pass SerialNumber "
                 "and TokenCode, or use credentials obtained with MFA.",
@@ -201,15 +213,8 @@ class StsService:
                 f"Not authorized to perform {action} on {req.role_arn}",
                 reason=f"{'saml' if via == 'saml' else 'oidc'}.trust_denied",
             )
-        for extra, wanted, reason in (
-            ("sts:TagSession", bool(req.tags or req.transitive_tag_keys), "sts.tag_session_denied"),
-            (
-                "sts:SetSourceIdentity",
-                req.source_identity is not None,
-                "sts.source_identity_denied",
-            ),
-        ):
-            if wanted and not self.trust_allows(role, extra, keys, federated):
+        for extra, reason in _permission_only_actions(req, req.source_identity):
+            if not self.trust_allows(role, extra, keys, federated):
                 raise AccessDeniedError(
                     f"Not authorized to perform {extra} on {req.role_arn}", reason=reason
                 )

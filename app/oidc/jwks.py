@@ -315,8 +315,8 @@ class KeyCache:
         with entry.lock:  # one fetch per issuer at a time; the others wait for its keys
             if entry.keys is None or not _within(entry.fetched_at, now, CACHE_SECONDS):
                 self._refresh(entry, issuer, cache_key[1], now)
-            if entry.keys is None:  # the last fetch failed in a way _refresh did not record
-                raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.no_keys")
+            # _refresh raised unless some fetch has succeeded: every failure is recorded.
+            assert entry.keys is not None
             key = entry.keys.find(kid, alg)
             if key is None and not _within(entry.attempted_at, now, REFRESH_INTERVAL_SECONDS):
                 self._refresh(entry, issuer, cache_key[1], now)
@@ -337,7 +337,7 @@ class KeyCache:
             kind, message, reason = type(e), e.message, e.reason
             entry.failure = lambda: kind(message, reason=reason)
             raise
-        except Exception:
+        except Exception:  # a fault of ours: this call fails, the next ones are refused
             entry.failure = lambda: InvalidIdentityTokenError(_NO_KEYS, reason="oidc.no_keys")
             raise
         entry.keys, entry.fetched_at, entry.failure = keys, now, None

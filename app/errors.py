@@ -158,11 +158,6 @@ class SignatureDoesNotMatchError(SenderError):
     status = 403
 
 
-class RequestTimeTooSkewedError(SenderError):
-    code = "RequestTimeTooSkewed"
-    status = 403
-
-
 class RequestExpiredError(SenderError):
     """A presigned URL used after its X-Amz-Expires."""
 

@@ -25,7 +25,6 @@ from botocore.credentials import Credentials
 from app.errors import IncompleteSignatureError
 from app.errors import MissingAuthenticationTokenError
 from app.errors import RequestExpiredError
-from app.errors import RequestTimeTooSkewedError
 from app.errors import SignatureDoesNotMatchError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -225,19 +224,24 @@ def verify_signature(
     now: datetime,
     max_skew: timedelta = timedelta(minutes=15),
 ) -> None:
+    # STS's own answers to a skewed clock, wording included: SignatureDoesNotMatch,
+    # which SDKs read as clock skew and correct for.
+    latest, earliest = now + max_skew, now - max_skew
+    minutes = int(max_skew.total_seconds() // 60)
+    if claim.signed_at > latest:
+        raise SignatureDoesNotMatchError(
+            f"Signature not yet current: {claim.timestamp} is still later than "
+            f"{latest.strftime(_TIMESTAMP)} ({now.strftime(_TIMESTAMP)} + {minutes} min.)",
+            reason="sigv4.not_yet_valid",
+        )
     if claim.presigned:
         assert claim.expires_in is not None
-        if claim.signed_at - now > max_skew:
-            raise RequestTimeTooSkewedError(
-                "Signature not yet current.", reason="sigv4.not_yet_valid"
-            )
         if now > claim.signed_at + timedelta(seconds=claim.expires_in):
             raise RequestExpiredError("Request has expired.", reason="sigv4.presign_expired")
-    elif abs(now - claim.signed_at) > max_skew:
-        raise RequestTimeTooSkewedError(
-            f"Signature expired: {claim.timestamp} is now earlier or later than "
-            f"{(now - max_skew).strftime(_TIMESTAMP)} ({now.strftime(_TIMESTAMP)} +/- "
-            f"{int(max_skew.total_seconds() // 60)} minutes).",
+    elif claim.signed_at < earliest:
+        raise SignatureDoesNotMatchError(
+            f"Signature expired: {claim.timestamp} is now earlier than "
+            f"{earliest.strftime(_TIMESTAMP)} ({now.strftime(_TIMESTAMP)} - {minutes} min.)",
             reason="sigv4.skew",
         )
     body_hash = hashlib.sha256(req.body).hexdigest()

@@ -36,7 +36,6 @@ PROTOCOL_LEVEL = {
     "IncompleteSignature",
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
-    "RequestTimeTooSkewed",
     "RequestExpired",
     "ExpiredToken",
     "InternalFailure",

@@ -110,7 +110,7 @@ class TokenValidator:
         audience = _audience(claims, provider.client_ids)
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
-            raise _invalid("The token has no sub claim.", "jwt.no_sub")
+            raise _invalid("Missing a required claim: sub", "jwt.no_sub")
         return ValidatedToken(provider, provider.issuer, subject, audience, claims)
 
     def _check_times(self, claims: Mapping[str, Any], now: float) -> None:
@@ -144,7 +144,9 @@ def _claims(payload: bytes | None) -> dict[str, Any]:
 
 def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool = False) -> float | None:
     value = claims.get(name)
-    if value is None and not required:
+    if value is None:
+        if required:
+            raise _invalid(f"Missing a required claim: {name}", f"jwt.bad_{name}")
         return None
     bad = _invalid(f"The token's {name} must be a number of seconds.", f"jwt.bad_{name}")
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -160,6 +162,8 @@ def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool = Fals
 
 def _audience(claims: Mapping[str, Any], client_ids: list[str]) -> str:
     aud = claims.get("aud")
+    if aud is None:  # AWS's words; GitLab's CI tokens once lacked it
+        raise _invalid("Missing a required claim: aud", "jwt.no_aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
     azp = claims.get("azp")
     candidates = [azp, *audiences] if isinstance(azp, str) else audiences

@@ -435,6 +435,8 @@ HOSTILE = {
     "iss-with-nul": (lambda i, a: i.token(iss=i.url + "\x00"), "jwt.iss_unknown"),
     "iss-trailing-slash": (lambda i, a: i.token(iss=i.url + "/"), "jwt.iss_unknown"),
     "wrong-aud": (lambda i, a: i.token(aud="someone-else"), "jwt.aud_mismatch"),
+    "no-aud": (lambda i, a: i.token(aud=None), "jwt.no_aud"),
+    "no-aud-but-listed-azp": (lambda i, a: i.token(aud=None, azp=CLIENT_ID), "jwt.no_aud"),
     "expired": (lambda i, a: i.token(exp=int(time.time()) - HOUR), "jwt.expired"),
     "no-exp": (lambda i, a: i.token(exp=None), "jwt.bad_exp"),
     "exp-not-a-number": (lambda i, a: i.token(exp="tomorrow"), "jwt.bad_exp"),
@@ -470,6 +472,15 @@ def test_hostile_tokens_are_refused(
         assert sum(attacker.requests.values()) == 0  # keys come from the issuer, never the token
     finally:
         attacker.stop()
+
+
+def test_missing_claims_are_named_as_aws_names_them(
+    world: World, web_role: str, issuer: Issuer
+) -> None:
+    for claim in ("aud", "sub", "exp"):
+        with pytest.raises(ClientError) as err:
+            world.assume(web_role, issuer.token(**{claim: None}))
+        assert err.value.response["Error"]["Message"] == f"Missing a required claim: {claim}"
 
 
 def test_expired_by_the_server_clock(

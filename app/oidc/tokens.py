@@ -161,11 +161,10 @@ def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool = Fals
 
 
 def _audience(claims: Mapping[str, Any], client_ids: list[str]) -> str:
-    aud = claims.get("aud")
-    if aud is None:  # AWS's words; GitLab's CI tokens once lacked it
+    aud, azp = claims.get("aud"), claims.get("azp")
+    if aud is None and azp is None:  # AWS's words; GitLab's CI tokens once lacked it
         raise _invalid("Missing a required claim: aud", "jwt.no_aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    azp = claims.get("azp")
     candidates = [azp, *audiences] if isinstance(azp, str) else audiences
     for candidate in candidates:
         if isinstance(candidate, str) and candidate in client_ids:

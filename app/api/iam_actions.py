@@ -200,6 +200,33 @@ def delete_user(call: Call) -> Result:
     return None
 
 
+@action("iam", "TagUser")
+def tag_user(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    tags = p.tags()
+    call.authorize("iam:TagUser", owner_arn(call, "user", p.req("UserName")), **tag_context(tags))
+    iam.tag("user", iam.user(p.req("UserName")).pk, tags)
+    return None
+
+
+@action("iam", "UntagUser")
+def untag_user(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    keys = p.members("TagKeys")
+    call.authorize(
+        "iam:UntagUser", owner_arn(call, "user", p.req("UserName")), **{"aws:TagKeys": tuple(keys)}
+    )
+    iam.untag("user", iam.user(p.req("UserName")).pk, keys)
+    return None
+
+
+@action("iam", "ListUserTags")
+def list_user_tags(call: Call) -> Result:
+    iam, name = call.services.iam, call.params.req("UserName")
+    call.authorize("iam:ListUserTags", owner_arn(call, "user", name))
+    return {"Tags": tags_shape(iam.tags_of("user", iam.user(name).pk)), "IsTruncated": False}
+
+
 # --- access keys ---------------------------------------------------------------------
 
 

@@ -273,7 +273,7 @@ def test_policies_can_fence_users_and_roles_by_their_tags(server: Server, admin,
             },
             {
                 "Effect": "Deny",
-                "Action": "iam:DeleteUser",
+                "Action": ["iam:DeleteUser", "iam:UntagUser"],
                 "Resource": "*",
                 "Condition": {"StringEquals": {"iam:ResourceTag/team": "red"}},
             },
@@ -283,6 +283,7 @@ def test_policies_can_fence_users_and_roles_by_their_tags(server: Server, admin,
         lambda: user.update_assume_role_policy(RoleName="Protected", PolicyDocument=trust),
         lambda: user.untag_role(RoleName="Protected", TagKeys=["protected"]),
         lambda: user.delete_user(UserName="red"),
+        lambda: user.untag_user(UserName="red", TagKeys=["team"]),
     ):
         with pytest.raises(ClientError) as err:
             attempt()
@@ -291,6 +292,7 @@ def test_policies_can_fence_users_and_roles_by_their_tags(server: Server, admin,
     assert admin.list_role_tags(RoleName="Protected")["Tags"] == [
         {"Key": "protected", "Value": "true"}
     ]
+    assert admin.list_user_tags(UserName="red")["Tags"] == [{"Key": "team", "Value": "red"}]
     key = admin.create_access_key(UserName="ops")["AccessKey"]
     sts = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
     arn = f"arn:aws:iam::{account.account_id}:role/"

@@ -43,6 +43,16 @@ def test_user_lifecycle(server: Server, account) -> None:  # type: ignore[no-unt
         iam.create_user(UserName="Alice")
     assert _code(err) == "EntityAlreadyExists"
 
+    iam.tag_user(
+        UserName="alice", Tags=[{"Key": "Team", "Value": "sre"}, {"Key": "on", "Value": ""}]
+    )
+    iam.untag_user(UserName="alice", TagKeys=["on", "not-there"])
+    # Keys are case-insensitive: "Team" replaced "team", with the case it was last given.
+    assert iam.list_user_tags(UserName="alice")["Tags"] == [{"Key": "Team", "Value": "sre"}]
+    with pytest.raises(ClientError) as err:
+        iam.tag_user(UserName="nobody", Tags=[{"Key": "a", "Value": "b"}])
+    assert _code(err) == "NoSuchEntity"
+
     iam.update_user(UserName="alice", NewUserName="alice2", NewPath="/ops/")
     assert iam.get_user(UserName="alice2")["User"]["Arn"].endswith(":user/ops/alice2")
     iam.delete_user(UserName="alice2")

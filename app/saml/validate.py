@@ -36,6 +36,7 @@ from app.errors import IdpRejectedClaimError
 from app.errors import InvalidIdentityTokenError
 from app.errors import ServiceError
 from app.saml import patches
+from app.saml import references
 from app.saml.metadata import IdpMetadata
 from app.saml.metadata import parse_idp_metadata
 from app.saml.sp import SpKeyPair
@@ -142,6 +143,8 @@ def _read(saml_response: str) -> _Document:
         raise _refuse("The SAML response is not well-formed XML.", "saml.malformed") from None
     if root.tag != f"{{{C.NS_SAMLP}}}Response":
         raise _refuse("The document is not a SAML 2.0 Response.", "saml.malformed")
+    if problem := references.document_problem(root):
+        raise _refuse(f"The SAML response is refused: {problem.text}.", problem.reason)
     issuers = root.findall("saml:Issuer", _NS) or root.findall("saml:Assertion/saml:Issuer", _NS)
     if len(issuers) != 1 or not (issuers[0].text or "").strip():
         raise _refuse("The SAML response names no single Issuer.", "saml.wrong_issuer")

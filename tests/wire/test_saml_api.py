@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import random
 import re
+import threading
+import time
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -18,6 +21,7 @@ from lxml import etree
 from tests.conftest import Server
 from tests.saml_idp import AWS_ATTR
 from tests.saml_idp import TestIdp
+from tests.saml_idp import encrypt_assertion
 from tests.saml_idp import make_key_pair
 from tests.saml_idp import sibling_forgery
 
@@ -393,6 +397,113 @@ def test_comment_in_name_id_does_not_truncate_the_subject(world: SamlWorld) -> N
         assert resp["Subject"] == "alice@example.com.evil.test"
 
 
+_DIGEST = (
+    '<ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>'
+    "<ds:DigestValue>AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=</ds:DigestValue>"
+)
+_XSLT = "http://www.w3.org/TR/1999/REC-xslt-19991116"
+
+
+def _after(xml: str, marker: str, extra: str) -> str:
+    at = xml.index(marker) + len(marker)
+    return xml[:at] + extra + xml[at:]
+
+
+def _cipher_reference(uri: str):  # type: ignore[no-untyped-def]
+    def hook(xml: str) -> str:
+        body = xml[xml.rindex("<xenc:CipherValue>") : xml.rindex("</xenc:CipherValue>") + 19]
+        return xml.replace(body, f'<xenc:CipherReference URI="{uri}"/>')
+
+    return hook
+
+
+#: id -> (what to do to a signed response, given a path; audit reason). None of these may
+#: make the server open the path: xmlsec would, before finding the signature bad.
+OUTSIDE_REFERENCES = {
+    "second-reference": (
+        lambda x, uri: _after(
+            x, "</ds:Reference>", f'<ds:Reference URI="{uri}">{_DIGEST}</ds:Reference>'
+        ),
+        "saml.signature_wrapping",
+    ),
+    "reference-elsewhere": (
+        lambda x, uri: re.sub(r'<ds:Reference URI="[^"]*"', f'<ds:Reference URI="{uri}"', x),
+        "saml.signature_wrapping",
+    ),
+    "manifest": (
+        lambda x, uri: _after(
+            x,
+            "</ds:KeyInfo>",
+            f'<ds:Object><ds:Manifest><ds:Reference URI="{uri}">{_DIGEST}</ds:Reference>'
+            "</ds:Manifest></ds:Object>",
+        ),
+        "saml.signature_wrapping",
+    ),
+    "retrieval-method": (
+        lambda x, uri: _after(x, "<ds:KeyInfo>", f'<ds:RetrievalMethod URI="{uri}"/>'),
+        "saml.unsafe_reference",
+    ),
+    "xslt-transform": (
+        lambda x, uri: _after(
+            x,
+            "<ds:Transforms>",
+            f'<ds:Transform Algorithm="{_XSLT}"><xsl:stylesheet version="1.0" '
+            'xmlns:xsl="http://www.w3.org/1999/XSL/Transform"><xsl:template match="/">'
+            f"<xsl:copy-of select=\"document('{uri}')\"/></xsl:template></xsl:stylesheet>"
+            "</ds:Transform>",
+        ),
+        "saml.unsafe_reference",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "case", [*OUTSIDE_REFERENCES, "cipher-reference", "second-reference-encrypted"]
+)
+def test_nothing_outside_the_message_is_opened(
+    world: SamlWorld,
+    server: Server,
+    tmp_path,
+    case: str,  # type: ignore[no-untyped-def]
+) -> None:
+    fifo = tmp_path / "probe"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+    done = threading.Event()
+
+    def watch() -> None:  # opening a FIFO to write succeeds only once someone reads it
+        while not done.is_set():
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # EOF for the reader
+            except OSError:
+                time.sleep(0.01)
+            else:
+                opened.set()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with server.runtime.sessions() as session:
+            sp_cert = server.runtime.sp_keys.all(session)[0].certificate_pem
+        if case == "cipher-reference":  # no signature needed: decryption comes first
+            encrypted = base64.b64decode(encrypt_assertion(world.response(), sp_cert)).decode()
+            hostile = _cipher_reference(f"file://{fifo}")(encrypted)
+            assertion, reason = base64.b64encode(hostile.encode()).decode(), "saml.unsafe_reference"
+        elif case == "second-reference-encrypted":  # seen only once decrypted
+            hook, _ = OUTSIDE_REFERENCES["second-reference"]
+            signed = world.response(raw_xml_hook=lambda x: hook(x, f"file://{fifo}"))
+            assertion, reason = encrypt_assertion(signed, sp_cert), "saml.bad_signature"
+        else:
+            hook, reason = OUTSIDE_REFERENCES[case]
+            assertion = world.response(raw_xml_hook=lambda x: hook(x, f"file://{fifo}"))
+        world.refused(assertion, "InvalidIdentityToken")
+        assert _last_reason(server) == reason
+    finally:
+        done.set()
+        watcher.join()
+    assert not opened.is_set()
+
+
 @pytest.mark.parametrize(
     "assertion",
     [
@@ -467,8 +578,6 @@ def test_hostile_metadata_is_refused_and_nothing_stored(world: SamlWorld, case: 
 def test_encrypted_assertions_are_accepted_and_survive_sp_key_rotation(
     world: SamlWorld, server: Server
 ) -> None:
-    from tests.saml_idp import encrypt_assertion
-
     runtime = server.runtime
     with runtime.sessions() as session:
         old_cert = runtime.sp_keys.all(session)[0].certificate_pem

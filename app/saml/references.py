@@ -1,0 +1,94 @@
+"""What of a message's signatures and encryption fedbridge lets xmlsec act on.
+
+xmlsec resolves every URI a signature or an encrypted element names, files and
+network addresses included, and runs every transform listed, before it knows
+whether the signature is good: a Reference to `file:///dev/zero`, in a response
+anyone can forge, held a worker and a core for good. IdPs sign one element by
+its ID with the enveloped-signature transform and canonicalization, and point
+only inside the message (`#id`); anything else is refused before xmlsec runs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+from typing import NamedTuple
+
+import xmlsec
+from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+
+_DS, _XENC = C.NS_DS, C.NS_XENC
+#: The transforms and canonicalizations IdPs sign with; XPath, XSLT and base64 are
+#: processing the sender would choose.
+SAFE_TRANSFORMS = frozenset(
+    t.href
+    for t in (
+        xmlsec.constants.TransformEnveloped,
+        xmlsec.constants.TransformExclC14N,
+        xmlsec.constants.TransformExclC14NWithComments,
+        xmlsec.constants.TransformInclC14N,
+        xmlsec.constants.TransformInclC14NWithComments,
+        xmlsec.constants.TransformInclC14N11,
+        xmlsec.constants.TransformInclC14N11WithComments,
+    )
+)
+_TRANSFORMS = (f"{{{_DS}}}Transform", f"{{{_DS}}}CanonicalizationMethod")
+
+
+class Problem(NamedTuple):
+    reason: str  # the audit reason
+    text: str
+
+
+_WRAPPED = Problem(
+    "saml.signature_wrapping",
+    "its signature must refer to the element it signs, and to nothing else",
+)
+_OUTSIDE = Problem("saml.unsafe_reference", "it refers to something outside the message")
+_TRANSFORM = Problem("saml.unsafe_reference", "it names a transform IdPs do not sign with")
+
+
+def _each(tree: Any, *tags: str) -> Iterator[Any]:
+    # One tag per iter(): python3-saml's hardened elements fail when given several.
+    return itertools.chain.from_iterable(tree.iter(tag) for tag in tags)
+
+
+def outside_reference(tree: Any) -> Problem | None:
+    """Why `tree` (a signature, an encrypted element) must not reach xmlsec, or None: a
+    URI that leaves the message, or a transform no IdP signs with."""
+    for element in _each(tree, f"{{{_DS}}}*", f"{{{_XENC}}}*"):
+        uri = element.get("URI")
+        if uri is not None and not uri.startswith("#"):
+            return _OUTSIDE
+        if element.tag in _TRANSFORMS and element.get("Algorithm") not in SAFE_TRANSFORMS:
+            return _TRANSFORM
+    return None
+
+
+def signature_problem(signature: Any) -> Problem | None:
+    """Why this ds:Signature must not reach xmlsec, or None. It must have one Reference
+    (none in a Manifest either), to the element it sits in."""
+    parent = signature.getparent()
+    signed_id = parent.get("ID") if parent is not None else None
+    references = list(signature.iter(f"{{{_DS}}}Reference"))
+    if (
+        len(references) != 1
+        or not signed_id
+        or references[0].get("URI") != f"#{signed_id}"
+        or references[0].getparent().tag != f"{{{_DS}}}SignedInfo"
+    ):
+        return _WRAPPED
+    return outside_reference(signature)
+
+
+def document_problem(root: Any) -> Problem | None:
+    """signature_problem for every signature in a message, outside_reference for every
+    encrypted element."""
+    for signature in root.iter(f"{{{_DS}}}Signature"):
+        if problem := signature_problem(signature):
+            return problem
+    for encrypted in _each(root, f"{{{_XENC}}}EncryptedData", f"{{{_XENC}}}EncryptedKey"):
+        if problem := outside_reference(encrypted):
+            return problem
+    return None

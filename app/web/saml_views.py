@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.arn import is_account_id
+from app.db.models import SamlProvider
 from app.db.once import use_once
 from app.errors import AccessDeniedError
 from app.errors import InvalidIdentityTokenError
@@ -33,7 +35,9 @@ from app.errors import NoSuchEntityError
 from app.errors import ServiceError
 from app.iam.saml_providers import SamlProviders
 from app.iam.saml_providers import providers_for_issuer
+from app.saml.federation import role_pairs
 from app.saml.metadata import sp_metadata
+from app.saml.validate import ValidatedResponse
 from app.saml.validate import read_issuer
 from app.saml.validate import saml_settings
 from app.saml.validate import validate_response
@@ -146,13 +150,19 @@ def acs() -> BaseResponse:
         pending = _pending_request()
         with rt.sessions.begin() as db:
             candidates = providers_for_issuer(db, read_issuer(saml_response))
-            validated = validate_response(
-                saml_response,
-                candidates,
-                rt.saml_sp(db),
-                request_id=pending["rid"] if pending else None,
-            )
-            provider = validated.provider
+            sp, request_id = rt.saml_sp(db), pending["rid"] if pending else None
+            validated = validate_response(saml_response, candidates, sp, request_id=request_id)
+
+            def verifies(provider: SamlProvider) -> bool:
+                try:
+                    validate_response(saml_response, [provider], sp, request_id=request_id)
+                except ServiceError:
+                    return False
+                return True
+
+            provider = _intended_provider(db, candidates, validated, pending, verifies)
+            if provider is not validated.provider:  # its own keys must verify it too
+                validated = validate_response(saml_response, [provider], sp, request_id=request_id)
             fields = {
                 "account_id": provider.account_id,
                 "resource": SamlProviders(rt.iam(db, provider.account_id)).arn(provider),
@@ -184,6 +194,46 @@ def acs() -> BaseResponse:
     response = redirect(target, code=303)
     response.delete_cookie(PENDING_COOKIE, path="/saml/acs")
     return response
+
+
+def _intended_provider(
+    db: Any,
+    candidates: list[SamlProvider],
+    validated: ValidatedResponse,
+    pending: dict[str, Any] | None,
+    verifies: Callable[[SamlProvider], bool],
+) -> SamlProvider:
+    """Which account's provider this sign-in is for. Several accounts may register one IdP
+    (its metadata is public), so the first whose keys verify is not enough: the provider
+    the browser asked (SP-initiated), else the first the assertion's Role pairs name (the
+    IdP's signed choice), else the only one whose keys verify the response."""
+    rt = runtime()
+    by_arn = {SamlProviders(rt.iam(db, p.account_id)).arn(p): p for p in candidates}
+    if pending and validated.in_response_to == pending.get("rid"):
+        asked = by_arn.get(pending.get("provider", ""))
+        if asked is None:
+            raise InvalidIdentityTokenError(
+                "This sign-in response comes from another identity provider than the one asked.",
+                reason="saml.wrong_issuer",
+            )
+        return asked
+    named = [pair.provider_arn for pair in role_pairs(validated.attributes, rt.settings.partition)]
+    for arn in named:
+        if arn in by_arn:
+            return by_arn[arn]
+    if named:
+        raise AccessDeniedError(
+            "The identity provider did not give you a role through a provider registered here.",
+            reason="saml.no_roles",
+        )
+    verifying = [p for p in candidates if p is validated.provider or verifies(p)]
+    if len(verifying) == 1:
+        return verifying[0]
+    raise InvalidIdentityTokenError(
+        "Several accounts register this identity provider and the assertion names no "
+        "role: start the sign-in from /saml/login?provider=<provider ARN>.",
+        reason="saml.ambiguous_provider",
+    )
 
 
 def _check_answers_our_request(

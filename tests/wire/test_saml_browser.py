@@ -4,6 +4,7 @@ IdP- and SP-initiated sign-in, the role chooser, the console, replay and CSRF re
 from __future__ import annotations
 
 import base64
+import json
 import re
 import zlib
 from html import unescape
@@ -204,6 +205,70 @@ def test_user_based_sso(world: SamlWorld, server: Server) -> None:
     )
     assert stranger.status_code == 403
     assert "no IAM user" in unescape(stranger.text)
+
+
+def _sp_initiated(server: Server, browser: requests.Session, provider_arn: str) -> str:
+    start = browser.get(
+        server.url + "/saml/login",
+        params={"provider": provider_arn},
+        allow_redirects=False,
+        timeout=10,
+    )
+    return _authn_request_id(start.headers["Location"])
+
+
+def test_another_account_registering_the_same_idp_captures_no_sign_in(
+    world: SamlWorld, server: Server
+) -> None:
+    """An IdP's metadata is public: another tenant may register it too. The assertion's Role
+    pairs (signed by the IdP) or the browser's own request choose the account."""
+    # Listed first, so the first provider whose keys verify was Mallory's.
+    mallory = server.runtime.create_account(str(int(world.account_id) - 1).zfill(12), None)
+    mallory_iam = server.client("iam", mallory.access_key_id, mallory.secret_access_key)
+    copy = mallory_iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=world.idp.metadata())
+    mallory_iam.tag_saml_provider(
+        SAMLProviderArn=copy["SAMLProviderArn"],
+        Tags=[{"Key": "fedbridge:sso-mode", "Value": "user"}],
+    )
+    mallory_iam.create_user(UserName="alice@example.com")
+
+    browser = requests.Session()
+    assert _post_acs(server, browser, world.response()).headers["Location"] == "/console"
+    console = browser.get(server.url + "/console", timeout=10).text
+    assert f"arn:aws:sts::{world.account_id}:assumed-role/Admins/alice@example.com" in console
+
+    # User-based SSO names no role: IdP-initiated is ambiguous, SP-initiated is not.
+    world.admin.tag_saml_provider(
+        SAMLProviderArn=world.provider_arn, Tags=[{"Key": "fedbridge:sso-mode", "Value": "user"}]
+    )
+    world.admin.create_user(UserName="alice@example.com")
+    ambiguous = _post_acs(server, requests.Session(), world.response(roles=[]))
+    assert ambiguous.status_code == 400 and "/saml/login" in unescape(ambiguous.text)
+    browser = requests.Session()
+    request_id = _sp_initiated(server, browser, world.provider_arn)
+    answer = world.response(roles=[], in_response_to=request_id)
+    assert _post_acs(server, browser, answer).headers["Location"] == "/console"
+    console = browser.get(server.url + "/console", timeout=10).text
+    assert f"arn:aws:iam::{world.account_id}:user/alice@example.com" in console
+
+
+def test_the_provider_the_role_pair_names_signs_in(world: SamlWorld, server: Server) -> None:
+    second = world.admin.create_saml_provider(
+        Name="Corp2", SAMLMetadataDocument=world.idp.metadata()
+    )["SAMLProviderArn"]
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"Federated": second},
+        "Action": "sts:AssumeRoleWithSAML",
+    }
+    role = world.admin.create_role(
+        RoleName="ViaCorp2",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]}),
+    )["Role"]["Arn"]
+    browser = requests.Session()
+    resp = _post_acs(server, browser, world.response(roles=[f"{role},{second}"]))
+    assert resp.headers["Location"] == "/console"
+    assert "assumed-role/ViaCorp2/" in browser.get(server.url + "/console", timeout=10).text
 
 
 def test_bad_assertion_gets_a_page_not_a_trace(world: SamlWorld, server: Server) -> None:

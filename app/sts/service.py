@@ -169,6 +169,10 @@ class StsService:
                 caller, caller_iam, role, action, keys, own_keys, req.role_arn, reason
             )
         mfa = bool(inherited and inherited.mfa_authenticated) or req.mfa_authenticated
+        # Carried over, MFA keeps its time: aws:MultiFactorAuthAge counts from the code.
+        mfa_since = (
+            inherited.mfa_authenticated_at if inherited and not req.mfa_authenticated else None
+        )
         if not mfa and dict(role_tags).get(REQUIRE_MFA_TAG) == "true":
             raise AccessDeniedError(
                 f"Role {req.role_arn} requires multi-factor authentication: pass SerialNumber "
@@ -184,6 +188,7 @@ class StsService:
             transitive_tag_keys=transitive,
             source_identity=source_identity,
             mfa_authenticated=mfa,
+            mfa_since=mfa_since,
             federated_via=None,
             chained=chained,
         )
@@ -448,7 +453,9 @@ class StsService:
         federated_via: str | None,
         chained: bool,
         not_after: datetime | None = None,
+        mfa_since: datetime | None = None,
     ) -> RoleSession:
+        """`mfa_since`: when the caller's MFA happened, when it was not in this call."""
         maximum = CHAINED_MAX_DURATION if chained else role.max_session_duration
         duration = self._duration(req.duration_seconds, role.max_session_duration, chained=chained)
         duration = min(duration, maximum)
@@ -477,7 +484,7 @@ class StsService:
             "ttk": list(transitive_tag_keys),
             "si": source_identity,
             "mfa": mfa_authenticated,
-            "mfat": now.timestamp() if mfa_authenticated else None,
+            "mfat": (mfa_since or now).timestamp() if mfa_authenticated else None,
             "fed": federated_via,
             "ch": chained,
         }

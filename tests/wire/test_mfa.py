@@ -180,6 +180,41 @@ def test_assume_role_with_mfa_and_a_role_that_requires_it(world: MfaWorld) -> No
     assert resp["AssumedRoleUser"]["Arn"].endswith("assumed-role/Guarded/bob")
 
 
+def test_mfa_age_counts_from_the_code_through_role_sessions(world: MfaWorld) -> None:
+    world.enable()
+    trust = _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{world.account_id}:user/bob"},
+            "Action": "sts:AssumeRole",
+        }
+    )
+    arn = world.admin.create_role(RoleName="Fresh", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    world.admin.put_role_policy(
+        RoleName="Fresh",
+        PolicyName="recent-mfa",
+        PolicyDocument=_doc(
+            {
+                "Effect": "Allow",
+                "Action": "iam:ListRoles",
+                "Resource": "*",
+                "Condition": {"NumericLessThan": {"aws:MultiFactorAuthAge": "600"}},
+            }
+        ),
+    )
+    mfa_session = world.session_token(world.code())
+    world.server.clock.advance(660)  # the code is 11 minutes old
+    role_sts = world.iam_with(mfa_session, "sts")
+    carried = role_sts.assume_role(RoleArn=arn, RoleSessionName="later")["Credentials"]
+    with pytest.raises(ClientError) as err:
+        world.iam_with(carried).list_roles()
+    assert _code(err) == "AccessDenied"
+    fresh = world.bob_sts.assume_role(
+        RoleArn=arn, RoleSessionName="now", SerialNumber=world.serial, TokenCode=world.code()
+    )["Credentials"]
+    world.iam_with(fresh).list_roles()
+
+
 def test_resync_deactivate_and_delete(world: MfaWorld) -> None:
     world.enable()
     with pytest.raises(ClientError) as err:

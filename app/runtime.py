@@ -7,6 +7,8 @@ the Flask app, the CLI and the tests all use it, so each concern has one place.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -47,6 +49,24 @@ from app.sts.tokens import TokenCodec
 from app.sts.tokens import TokenKeyRing
 
 log = logging.getLogger("fedbridge")
+
+
+@contextmanager
+def recording_refusals(session: Session) -> Iterator[None]:
+    """Run a call's work in a savepoint of `session`'s transaction. A refusal rolls the work
+    back; the writes it carries (ServiceError.after_rollback: a wrong MFA code counts
+    towards the lockout) are then made and committed at once, under the locks taken
+    before the savepoint, so the next call in line sees them: committed after the
+    transaction ended, parallel wrong codes were all checked before any was counted."""
+    try:
+        with session.begin_nested():
+            yield
+    except ServiceError as err:
+        if err.after_rollback:
+            for write in err.after_rollback:
+                write(session)
+            session.commit()
+        raise
 
 
 @dataclass(frozen=True)
@@ -136,17 +156,6 @@ class Runtime:
 
     def saml(self, session: Session) -> SamlFederation:
         return SamlFederation(self.sts(session), lambda account_id: self.iam(session, account_id))
-
-    def persist_after_rollback(self, err: ServiceError) -> None:
-        """Run the writes a refusal carries (app.errors), in a transaction of their own."""
-        if not err.after_rollback:
-            return
-        try:
-            with self.sessions.begin() as session:
-                for write in err.after_rollback:
-                    write(session)
-        except Exception:
-            log.exception("could not record the consequences of a refusal")
 
     # --- accounts ---------------------------------------------------------------
 

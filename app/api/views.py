@@ -41,6 +41,7 @@ from app.observability import ENDPOINT
 from app.observability import REQUEST_ID
 from app.runtime import CallServices
 from app.runtime import Runtime
+from app.runtime import recording_refusals
 
 log = logging.getLogger("fedbridge.api")
 
@@ -150,7 +151,11 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> XmlReply:
             )
             if writes and caller is not None:
                 call.services.iam.lock_account()  # every count and uniqueness rule holds
-            result = spec.handler(call)
+            if writes:
+                with recording_refusals(session):
+                    result = spec.handler(call)
+            else:
+                result = spec.handler(call)
             if spec.signed and not call.authorized:
                 raise RuntimeError(f"handler for {spec.name} never called authorize()")
             record = _record(request, runtime, request_id, action_name, call, caller)
@@ -181,7 +186,6 @@ def _refuse(
     caller: Principal | None,
 ) -> XmlReply:
     log.info("refused %s: %s (%s) request %s", action_name, err.code, err.reason, request_id)
-    runtime.persist_after_rollback(err)
     record = _record(request, runtime, request_id, action_name, call, caller, err)
     try:
         runtime.audit.write(record)

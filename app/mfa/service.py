@@ -2,9 +2,10 @@
 
 A code is accepted within one 30-second step either side of now, never
 twice (the device remembers the newest step it accepted), and five wrong
-codes in a row lock the device for five minutes. Failures are counted in a
-transaction of their own (ServiceError.after_rollback), so the refusal that
-rolls the request back still counts. Seeds are sealed with the master key.
+codes in a row lock the device for five minutes. A failure is counted though
+the refusal rolls the call back (ServiceError.after_rollback, made by
+app.runtime.recording_refusals under the call's locks, so parallel guesses
+queue behind it). Seeds are sealed with the master key.
 """
 
 from __future__ import annotations

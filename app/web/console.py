@@ -18,6 +18,7 @@ from app.arn import is_account_id
 from app.errors import ServiceError
 from app.iam.oidc_providers import OidcProviders
 from app.iam.saml_providers import SamlProviders
+from app.runtime import recording_refusals
 from app.web.common import audit
 from app.web.common import csrf_protected
 from app.web.common import csrf_token
@@ -240,13 +241,16 @@ def mfa_verify() -> BaseResponse:
                 return redirect("/console", code=303)
             mfa, device = mfa_device(db, state)
             serial = mfa.serial(device)
-            mfa.verify(device, code)
-            enrolled = finish_enrolment(db, state, device)
-            state["mfa_done"] = True
-            advance(db, state)
-            session_id = web_sessions(db).rotate(session_id, state)
+            # The device's row is this call's until it ends: a code posted from two
+            # browsers at once is checked once against the newest step accepted.
+            db.refresh(device, with_for_update=True)
+            with recording_refusals(db):
+                mfa.verify(device, code)
+                enrolled = finish_enrolment(db, state, device)
+                state["mfa_done"] = True
+                advance(db, state)
+                session_id = web_sessions(db).rotate(session_id, state)
     except ServiceError as err:
-        rt.persist_after_rollback(err)
         if err.reason.startswith("totp."):
             audit("console:MfaVerify", "refused", account_id=state.get("account_id"), err=err)
             return _mfa_page(err.message, status=403)

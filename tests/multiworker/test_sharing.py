@@ -147,6 +147,51 @@ def test_a_browser_assertion_signs_in_once_across_hosts_and_workers(
         assert again.status_code == 400 and "already been used" in again.text
 
 
+def test_a_console_totp_code_signs_in_one_browser_only(server: Server, account, host: Host) -> None:  # type: ignore[no-untyped-def]
+    import pyotp
+
+    from tests.wire.test_saml_browser import _csrf
+    from tests.wire.test_saml_browser import _secret
+
+    world = SamlWorld(server, account)
+    world.admin.tag_role(
+        RoleName="Admins", Tags=[{"Key": "fedbridge:require-mfa", "Value": "true"}]
+    )
+
+    def signed_in(browser: requests.Session) -> str:
+        """A sign-in waiting for its TOTP step; the step's page."""
+        acs = browser.post(
+            host.url + "/saml/acs",
+            data={"SAMLResponse": world.response()},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert acs.headers["Location"] == "/console/mfa"
+        return browser.get(host.url + "/console/mfa", timeout=10).text
+
+    def post_code(browser: requests.Session, page: str, code: str) -> int:
+        return browser.post(
+            host.url + "/console/mfa",
+            data={"code": code, "csrf": _csrf(page)},
+            allow_redirects=False,
+            timeout=10,
+        ).status_code
+
+    enrolling = requests.Session()
+    page = signed_in(enrolling)
+    totp = pyotp.TOTP(_secret(page))
+    step = int(time.time()) // 30
+    assert post_code(enrolling, page, totp.generate_otp(step)) == 303
+    browsers = [requests.Session() for _ in range(4)]
+    pages = [signed_in(b) for b in browsers]
+    code = totp.generate_otp(step + 1)  # not used yet, and still within the drift
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        statuses = list(
+            pool.map(lambda bp: post_code(*bp, code), zip(browsers, pages, strict=True))
+        )
+    assert sorted(statuses) == [303, 403, 403, 403]
+
+
 def test_a_revocation_is_seen_by_every_worker(server: Server, account, host: Host) -> None:  # type: ignore[no-untyped-def]
     admin = server.client("iam", account.access_key_id, account.secret_access_key)
     admin.create_user(UserName="ops")

@@ -4,6 +4,7 @@ wrong codes and the lockout, with the server's clock moved instead of sleeping."
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pyotp
 import pytest
@@ -154,6 +155,34 @@ def test_lockout_after_repeated_failures_and_recovery(world: MfaWorld) -> None:
     assert _code(err) == "AccessDenied" and "too many wrong codes" in str(err.value)
     world.server.clock.advance(6 * 60)
     world.session_token(world.code())
+
+
+def test_parallel_guesses_queue_behind_the_lockout(world: MfaWorld, server: Server) -> None:
+    from sqlalchemy import select
+
+    from app.db.models import AuditEvent
+
+    world.enable()
+    right = world.code()
+    guesses = [f"{(int(right) + 1 + i) % 1_000_000:06d}" for i in range(20)]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        outcomes = list(pool.map(lambda code: _refused_code(world, code), guesses))
+    assert outcomes == ["AccessDenied"] * 20
+    with server.runtime.sessions() as session:
+        reasons = session.scalars(
+            select(AuditEvent.reason).where(
+                AuditEvent.action == "sts:GetSessionToken",
+                AuditEvent.account_id == world.account_id,
+            )
+        ).all()
+    # Five codes checked, the fifth locking the device; every later guess refused unchecked.
+    assert sorted(reasons) == ["totp.invalid"] * 4 + ["totp.locked"] * 15 + ["totp.lockout"]
+
+
+def _refused_code(world: MfaWorld, code: str) -> str:
+    with pytest.raises(ClientError) as err:
+        world.session_token(code)
+    return _code(err)
 
 
 def test_assume_role_with_mfa_and_a_role_that_requires_it(world: MfaWorld) -> None:

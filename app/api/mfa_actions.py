@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.api.iam_actions import owner_arn
+from app.api.query import QueryParams
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
@@ -37,17 +38,19 @@ def create_virtual_mfa_device(call: Call) -> Result:
     }
 
 
+def _two_codes(p: QueryParams) -> tuple[str, str]:
+    return (
+        names.check_mfa_code("authenticationCode1", p.req("AuthenticationCode1")),
+        names.check_mfa_code("authenticationCode2", p.req("AuthenticationCode2")),
+    )
+
+
 @action("iam", "EnableMFADevice")
 def enable_mfa_device(call: Call) -> Result:
     p, mfa = call.params, _mfa(call)
     name = p.req("UserName")
     call.authorize("iam:EnableMFADevice", owner_arn(call, "user", name))
-    mfa.enable(
-        mfa.iam.user(name),
-        p.req("SerialNumber"),
-        p.req("AuthenticationCode1"),
-        p.req("AuthenticationCode2"),
-    )
+    mfa.enable(mfa.iam.user(name), p.req("SerialNumber"), *_two_codes(p))
     call.audit_detail.update(serial=p.req("SerialNumber"))
     return None
 
@@ -57,12 +60,7 @@ def resync_mfa_device(call: Call) -> Result:
     p, mfa = call.params, _mfa(call)
     name = p.req("UserName")
     call.authorize("iam:ResyncMFADevice", owner_arn(call, "user", name))
-    mfa.resync(
-        mfa.iam.user(name),
-        p.req("SerialNumber"),
-        p.req("AuthenticationCode1"),
-        p.req("AuthenticationCode2"),
-    )
+    mfa.resync(mfa.iam.user(name), p.req("SerialNumber"), *_two_codes(p))
     return None
 
 

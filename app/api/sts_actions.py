@@ -54,8 +54,7 @@ def _mfa_checked(call: Call) -> bool:
     if serial is not None:
         names.check_serial_number(serial)
     if code is not None:
-        names.check_length("tokenCode", code, 6, 6)
-        names.check_pattern("tokenCode", code, r"[\d]*")
+        names.check_mfa_code("tokenCode", code)
     failed = AccessDeniedError(
         "MultiFactorAuthentication failed, unable to validate MFA code.", reason="mfa.not_callers"
     )

@@ -81,6 +81,12 @@ def check_serial_number(value: str) -> str:
     return check_pattern("serialNumber", value, r"[\w+=/:,.@-]*")
 
 
+def check_mfa_code(field: str, value: str) -> str:
+    """A TOTP code (TokenCode, AuthenticationCode1/2) as AWS bounds it: six digits."""
+    check_length(field, value, 6, 6)
+    return check_pattern(field, value, r"[\d]*")
+
+
 def check_name(field: str, value: str, max_len: int) -> str:
     check_length(field, value, 1, max_len)
     return check_pattern(field, value, NAME_PATTERN)

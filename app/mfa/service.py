@@ -275,7 +275,8 @@ class MfaService:
 
 
 def _same(expected: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(expected, given)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
 def seed_blob(seed: str) -> str:

@@ -348,7 +348,14 @@ def _strict_checks(
     in_response_to = _in_response_to(
         response, [c for c in confirmations if c.get("Recipient") == acs]
     )
-    name_id_data = response.get_nameid_data()
+    try:
+        name_id_data = response.get_nameid_data()
+    except V as err:
+        log.info("SAML NameID refused by python3-saml: %r", str(err))
+        raise _refuse(
+            "The SAML assertion's NameID is missing, empty, or meant for another service provider.",
+            "saml.no_name_id",
+        ) from None
     name_id = name_id_data.get("Value")  # what get_nameid() reads, without a second pass
     if not name_id:
         raise _refuse("The SAML assertion has no NameID.", "saml.no_name_id")

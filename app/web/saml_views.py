@@ -110,7 +110,7 @@ def login() -> BaseResponse:
         relay_state = safe_return_path(request.args.get("next"))
         url = auth.login(return_to=relay_state)
         request_id = auth.get_last_request_id()
-    except (NoSuchEntityError, InvalidInputError) as err:
+    except ServiceError as err:
         return page_error(err, "saml:Login", resource=arn[:256])
     response = redirect(url, code=303)
     response.set_cookie(

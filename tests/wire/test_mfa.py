@@ -95,6 +95,20 @@ def test_create_and_enable_with_two_consecutive_codes(world: MfaWorld) -> None:
             AuthenticationCode2=world.code(-1),
         )
     assert _code(err) == "InvalidAuthenticationCode"
+    for first, second in (
+        ("١٢٣٤٥٦", world.code(0)),
+        ("abc", "12345678"),
+        ("\uff11\uff12\uff13\uff14\uff15\uff16", "é"),
+    ):
+        for call in (world.admin.enable_mfa_device, world.admin.resync_mfa_device):
+            with pytest.raises(ClientError) as err:
+                call(
+                    UserName="bob",
+                    SerialNumber=world.serial,
+                    AuthenticationCode1=first,
+                    AuthenticationCode2=second,
+                )
+            assert _code(err) == "ValidationError"  # AWS's six [\d], checked first
     world.enable()
     devices = world.admin.list_mfa_devices(UserName="bob")["MFADevices"]
     assert [d["SerialNumber"] for d in devices] == [world.serial]

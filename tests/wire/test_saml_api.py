@@ -324,6 +324,7 @@ HOSTILE = {
         "saml.unknown_issuer",
     ),
     "no-session-name": ({"session_name": None}, "InvalidIdentityToken", "saml.no_session_name"),
+    "empty-name-id": ({"name_id": ""}, "InvalidIdentityToken", "saml.no_name_id"),
     "bad-session-name": ({"session_name": "a b/c"}, "ValidationError", None),
     "tampered-after-signing": (
         {"raw_xml_hook": lambda x: x.replace("alice@example.com", "mallory@example.com")},

@@ -271,6 +271,18 @@ def test_the_provider_the_role_pair_names_signs_in(world: SamlWorld, server: Ser
     assert "assumed-role/ViaCorp2/" in browser.get(server.url + "/console", timeout=10).text
 
 
+@pytest.mark.parametrize(
+    "provider",
+    ["", "nonsense", "arn:aws:iam::123456789012:saml-provider/" + "a" * 3000, "arn:aws:iam::x:y"],
+)
+def test_sp_initiated_sign_in_to_no_such_provider_gets_a_page(
+    server: Server, provider: str
+) -> None:
+    resp = requests.get(server.url + "/saml/login", params={"provider": provider}, timeout=10)
+    assert resp.status_code in (400, 404) and "Traceback" not in resp.text
+    assert resp.headers["Content-Type"].startswith("text/html")
+
+
 def test_bad_assertion_gets_a_page_not_a_trace(world: SamlWorld, server: Server) -> None:
     resp = _post_acs(server, requests.Session(), world.response(recipient="https://evil.test/acs"))
     assert resp.status_code == 400

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 from typing import Any
 
 #: The id of the request being served, for every log line it causes.
@@ -34,12 +35,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 class TextFormatter(logging.Formatter):
     """Plain lines; an audit record's fields follow as key="value", JSON-quoted: a RoleArn
     with a newline in it must not forge a second line."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # A message may quote what a caller sent (a SAML Destination python3-saml names):
+        # its line breaks and other controls are escaped, never written.
+        record.message = _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)

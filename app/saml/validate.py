@@ -263,7 +263,7 @@ def _diagnose_confirmation(
 
 def _mapped(error: Exception | None) -> ServiceError:
     if isinstance(error, V):
-        log.info("SAML response refused by python3-saml: %s (code %s)", error, error.code)
+        log.info("SAML response refused by python3-saml: %r (code %s)", str(error), error.code)
         if error.code in _EXPIRED_CODES:
             return ExpiredFederationTokenError(
                 "The SAML assertion has expired.", reason="saml.expired"

@@ -52,3 +52,17 @@ def test_json_lines_carry_the_record_as_an_object() -> None:
     parsed = json.loads(line)
     assert (parsed["audit"]["resource"], parsed["audit"]["outcome"]) == (FORGED, "refused")
     assert FORGED not in parsed["message"]  # once per line, in the object
+
+
+def test_a_text_message_quoting_a_caller_stays_one_line() -> None:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(TextFormatter())
+    logger = logging.getLogger("fedbridge.test")
+    logger.addHandler(handler)
+    try:
+        logger.warning("refused: %s", "https://sp/acs\r\n" + FORGED + "\u2028x")
+    finally:
+        logger.removeHandler(handler)
+    (line,) = out.getvalue().splitlines()
+    assert "acs\\x0d\\x0aarn:aws:iam" in line and line.endswith("\\x2028x")

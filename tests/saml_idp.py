@@ -130,10 +130,12 @@ class TestIdp:
         signing_key: tuple[str, str] | None = None,
         assertion_id: str | None = None,
         raw_xml_hook: object = None,
+        assertion_hook: object = None,
         typed_values: bool = False,
         repeat_attributes: bool = False,
     ) -> str:
-        """A base64 SAML Response, as an IdP posts it."""
+        """A base64 SAML Response, as an IdP posts it. `assertion_hook` changes the assertion
+        before it is signed, `raw_xml_hook` the response after."""
         now = issued_at or datetime.now(UTC)
         issuer = issuer or self.entity_id
         destination = acs if destination == "" else destination
@@ -192,6 +194,8 @@ class TestIdp:
             f"<saml:AttributeStatement>{attribute_xml}</saml:AttributeStatement>"
             "</saml:Assertion>"
         )
+        if callable(assertion_hook):  # the IdP's own odd choices, signed
+            assertion = assertion_hook(assertion)
         if sign_assertion:
             assertion = _strip_declaration(OneLogin_Saml2_Utils.add_sign(assertion, key, cert))
         dest = f" Destination={quoteattr(destination)}" if destination is not None else ""
@@ -207,7 +211,8 @@ class TestIdp:
             response = _strip_declaration(OneLogin_Saml2_Utils.add_sign(response, key, cert))
         if callable(raw_xml_hook):
             response = raw_xml_hook(response)
-        return base64.b64encode(response.encode()).decode()
+        raw = response if isinstance(response, bytes) else response.encode()
+        return base64.b64encode(raw).decode()
 
 
 def sibling_forgery(xml: str) -> str:

@@ -28,6 +28,10 @@ with `validatecert` on, or no certificate given, python3-saml's own function run
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime
 from functools import lru_cache
 from os.path import dirname
 from os.path import join
@@ -135,11 +139,35 @@ def _validate_node_sign(
     return True
 
 
+#: What python3-saml's time checks take as now while fedbridge validates (see below).
+_checked_at: ContextVar[int | None] = ContextVar("fedbridge_saml_checked_at", default=None)
+_python3_saml_now = OneLogin_Saml2_Utils.now
+
+
+def _now() -> int:
+    moment = _checked_at.get()
+    return _python3_saml_now() if moment is None else moment
+
+
+@contextmanager
+def times_checked_at(moment: datetime) -> Iterator[None]:
+    """python3-saml compares SubjectConfirmationData's NotOnOrAfter with the wall clock and
+    no tolerance (Conditions get 300 s). Inside this block it compares with `moment`:
+    the service clock less the configured skew, so it refuses nothing the skew allows,
+    and app.saml.validate then applies the service clock and skew to every time."""
+    token = _checked_at.set(int(moment.timestamp()))
+    try:
+        yield
+    finally:
+        _checked_at.reset(token)
+
+
 def install() -> None:
     if not _schemas:
         _schemas.update({name: _parse(name) for name in SCHEMAS})
     OneLogin_Saml2_XML.validate_xml = staticmethod(_validate_xml)
     OneLogin_Saml2_XML.query = staticmethod(_query)
+    OneLogin_Saml2_Utils.now = staticmethod(_now)
     OneLogin_Saml2_Utils.validate_node_sign = staticmethod(
         return_false_on_exception(_validate_node_sign)
     )

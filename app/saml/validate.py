@@ -47,6 +47,12 @@ patches.install()
 #: AWS's limit on AssumeRoleWithSAML's SAMLAssertion (base64 characters).
 MAX_RESPONSE_CHARS = 100_000
 _NS = {"samlp": C.NS_SAMLP, "saml": C.NS_SAML}
+#: A DTD in UTF-8 or UTF-16 (the parser refuses any; these name the refusal).
+_DTD_MARKERS = tuple(
+    text.encode(codec)
+    for text in ("<!DOCTYPE", "<!ENTITY")
+    for codec in ("ascii", "utf-16-le", "utf-16-be")
+)
 
 _SIGNATURE_CODES = {
     V.WRONG_SIGNED_ELEMENT,
@@ -135,7 +141,7 @@ def _read(saml_response: str) -> _Document:
         xml = base64.b64decode("".join(saml_response.split()), validate=True)
     except (binascii.Error, ValueError):
         raise _refuse("The SAML response is not valid base64.", "saml.malformed") from None
-    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
+    if any(marker in xml for marker in _DTD_MARKERS):
         raise _refuse("The SAML response must not contain a DTD.", "saml.dtd")
     try:
         root = OneLogin_Saml2_XML.to_etree(xml)
@@ -229,7 +235,8 @@ def _validate_with(
                 metadata.signing_certs,
             )
             response = _Response(settings, document)
-            response.is_valid(request_data, request_id, raise_exceptions=True)
+            with patches.times_checked_at(now - sp.skew):
+                response.is_valid(request_data, request_id, raise_exceptions=True)
             error = None
             break
         except Exception as err:  # mapped to AWS errors below
@@ -237,7 +244,7 @@ def _validate_with(
             error = err
     if error is not None or response is None:
         if isinstance(error, V) and error.code == V.WRONG_SUBJECTCONFIRMATION and response:
-            error = _diagnose_confirmation(response, sp.acs_url, now) or error
+            error = _diagnose_confirmation(response, sp.acs_url, now - sp.skew) or error
         raise _mapped(error)
     return _strict_checks(response, provider, metadata, sp, now)
 
@@ -245,9 +252,10 @@ def _validate_with(
 def _diagnose_confirmation(
     response: OneLogin_Saml2_Response, acs_url: str, now: datetime
 ) -> V | None:
-    """python3-saml says only "no valid SubjectConfirmation": tell expiry from a wrong
-    Recipient, so the person and the audit log learn the real cause. The response is
-    refused either way; nothing here is trusted."""
+    """python3-saml says only "no valid SubjectConfirmation": tell expiry and a NotBefore
+    ahead (which a bearer confirmation must not have) from a wrong Recipient, so the
+    person and the audit log learn the real cause. `now`: the moment python3-saml
+    checked against. The response is refused either way; nothing here is trusted."""
     try:
         confirmations = response._query_assertion(
             "/saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
@@ -255,9 +263,13 @@ def _diagnose_confirmation(
     except Exception:  # an unreadable response keeps python3-saml's own verdict
         return None
     for data in confirmations:
-        end = _time(data.get("NotOnOrAfter"))
-        if data.get("Recipient") == acs_url and end is not None and end <= now:
+        if data.get("Recipient") != acs_url:
+            continue
+        end, start = _time(data.get("NotOnOrAfter")), _time(data.get("NotBefore"))
+        if end is not None and end <= now:
             return V("SubjectConfirmationData has expired", V.ASSERTION_EXPIRED)
+        if start is not None and start > now:
+            return V("SubjectConfirmationData is not valid yet", V.ASSERTION_TOO_EARLY)
     return None
 
 
@@ -290,7 +302,9 @@ def _describe(reason: str) -> str:
         "saml.unsigned": "it is not signed",
         "saml.weak_algorithm": "it is signed with a deprecated algorithm (SHA-1)",
         "saml.wrong_destination": "its Destination is not this service's ACS URL",
-        "saml.wrong_recipient": "no bearer SubjectConfirmation names this service's ACS URL",
+        "saml.wrong_recipient": (
+            "it must have exactly one bearer SubjectConfirmation, naming this service's ACS URL"
+        ),
         "saml.wrong_audience": "its Audience is not this service's entity id",
         "saml.wrong_issuer": "its Issuer is not the provider's entity id",
         "saml.in_response_to": "it answers a different request",
@@ -320,20 +334,24 @@ def _strict_checks(
         )
     # Queried through python3-saml so it reads the assertion it validated.
     bearer = f"/saml:Subject/saml:SubjectConfirmation[@Method='{C.CM_BEARER}']"
+    # AWS: "exactly one SubjectConfirmation element with a SubjectConfirmationData element
+    # that includes both the NotOnOrAfter attribute and a Recipient attribute".
     confirmations = response._query_assertion(bearer + "/saml:SubjectConfirmationData")
-    recipients = [c.get("Recipient") for c in confirmations]
-    if sp.acs_url not in recipients:
+    if len(confirmations) != 1 or confirmations[0].get("Recipient") != acs:
         raise _refuse(
             f"The SAML response is not valid: {_describe('saml.wrong_recipient')}.",
             "saml.wrong_recipient",
         )
+    confirmation_end = _time(confirmations[0].get("NotOnOrAfter"))
+    if confirmation_end is None:
+        raise _refuse(
+            "The SAML assertion's SubjectConfirmationData has no NotOnOrAfter.",
+            "saml.no_expiry",
+        )
     conditions = response._query_assertion("/saml:Conditions")
     not_before = _time(conditions[0].get("NotBefore")) if conditions else None
     times = [_time(conditions[0].get("NotOnOrAfter"))] if conditions else []
-    times += [_time(c.get("NotOnOrAfter")) for c in confirmations if c.get("Recipient") == acs]
-    ends = [e for e in times if e is not None]
-    if not ends:
-        raise _refuse("The SAML assertion has no NotOnOrAfter.", "saml.no_expiry")
+    ends = [e for e in (*times, confirmation_end) if e is not None]
     if not_before is not None and not_before - sp.skew > now:
         raise _refuse("The SAML assertion is not valid yet.", "saml.not_yet_valid")
     not_on_or_after = min(ends)
@@ -345,9 +363,7 @@ def _strict_checks(
         raise ExpiredFederationTokenError(
             "The SAML session (SessionNotOnOrAfter) has ended.", reason="saml.expired"
         )
-    in_response_to = _in_response_to(
-        response, [c for c in confirmations if c.get("Recipient") == acs]
-    )
+    in_response_to = _in_response_to(response, confirmations)
     try:
         name_id_data = response.get_nameid_data()
     except V as err:

@@ -351,6 +351,11 @@ HOSTILE = {
         "InvalidIdentityToken",
         "saml.dtd",
     ),
+    "dtd-utf-16": (
+        {"raw_xml_hook": lambda x: ('<!DOCTYPE r [<!ENTITY e "x">]>' + x).encode("utf-16")},
+        "InvalidIdentityToken",
+        "saml.dtd",
+    ),
 }
 
 
@@ -366,6 +371,62 @@ def _last_reason(server: Server) -> str | None:
             .order_by(AuditEvent.id.desc())
             .limit(1)
         )
+
+
+def _confirmation_ends(seconds: int):  # type: ignore[no-untyped-def]
+    """An assertion_hook: SubjectConfirmationData's NotOnOrAfter `seconds` from now, the
+    Conditions' left alone."""
+    end = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return lambda xml: re.sub(
+        r'(<saml:SubjectConfirmationData NotOnOrAfter=")[^"]*', rf"\g<1>{end}", xml
+    )
+
+
+def _second_confirmation(xml: str) -> str:
+    start = xml.index("<saml:SubjectConfirmation ")
+    end = xml.index("</saml:SubjectConfirmation>") + len("</saml:SubjectConfirmation>")
+    return xml[:end] + xml[start:end] + xml[end:]
+
+
+#: SubjectConfirmationData as the IdP signed it (AWS: exactly one, with NotOnOrAfter and
+#: Recipient), with the configured 60 s skew on its times.
+CONFIRMATIONS = {
+    "ended-within-skew": (_confirmation_ends(-30), None),
+    "ended": (_confirmation_ends(-120), "saml.expired"),
+    "no-not-on-or-after": (
+        lambda x: re.sub(
+            r'<saml:SubjectConfirmationData NotOnOrAfter="[^"]*"',
+            "<saml:SubjectConfirmationData",
+            x,
+        ),
+        "saml.no_expiry",
+    ),
+    "two-confirmations": (_second_confirmation, "saml.wrong_recipient"),
+    "not-before-ahead": (
+        lambda x: x.replace(
+            "<saml:SubjectConfirmationData ",
+            '<saml:SubjectConfirmationData NotBefore="'
+            + (datetime.now(UTC) + timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            + '" ',
+        ),
+        "saml.not_yet_valid",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CONFIRMATIONS)
+def test_subject_confirmation_as_aws_requires_it(
+    world: SamlWorld, server: Server, case: str
+) -> None:
+    hook, reason = CONFIRMATIONS[case]
+    assertion = world.response(assertion_hook=hook)
+    if reason is None:
+        world.assume(assertion)
+        return
+    world.refused(
+        assertion, "ExpiredTokenException" if reason == "saml.expired" else "InvalidIdentityToken"
+    )
+    assert _last_reason(server) == reason
 
 
 @pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))

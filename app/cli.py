@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from dataclasses import asdict
 from dataclasses import replace
+from datetime import UTC
 from datetime import datetime
 from typing import Any
 
 import click
 from sqlalchemy import select
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import NoSuchModuleError
 
+from app.arn import is_account_id
 from app.config import ConfigError
 from app.config import Settings
+from app.crypto import SecretUnreadableError
 from app.db.models import AuditEvent
 from app.errors import ServiceError
 from app.logs import configure_logging
@@ -27,6 +34,43 @@ def _start() -> Runtime:
         return Runtime.start(Settings.from_env())
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
+    except Exception as e:
+        why = _why_not_started(e)
+        if why is None:
+            raise  # a fault of ours: its traceback is the report
+        raise click.ClickException(f"cannot start: {why}") from None
+
+
+def _why_not_started(e: Exception) -> str | None:
+    """A person's account of a start-up failure caused by the settings or the machine
+    (never quoting a database URL, which may hold a password)."""
+    if isinstance(e, SecretUnreadableError):
+        return (
+            "the master key (FEDBRIDGE_MASTER_KEY, or master.key in the data directory) "
+            "does not open this store's secrets: it is not the key the store was made with"
+        )
+    if isinstance(e, ArgumentError | NoSuchModuleError):
+        return (
+            "FEDBRIDGE_DATABASE_URL is not a database URL (postgresql+psycopg://… or sqlite:///…)"
+        )
+    if isinstance(e, ModuleNotFoundError):
+        return f"FEDBRIDGE_DATABASE_URL needs a driver that is not installed ({e.name})"
+    if isinstance(e, DBAPIError):
+        first_line = str(e.orig).strip().splitlines()[0] if str(e.orig).strip() else ""
+        return f"the database is not reachable: {type(e.orig).__name__}: {first_line}"
+    if isinstance(e, OSError):
+        where = f" {e.filename}" if e.filename else ""
+        return f"cannot use{where}: {e.strerror or e}"
+    return None
+
+
+def account_or_root(runtime: Runtime, account_id: str | None) -> str:
+    """--account's value, checked, or the root account's id."""
+    if account_id is None:
+        return runtime.root_account_id()
+    if not is_account_id(account_id):
+        raise click.BadParameter("an account id is 12 digits", param_hint="--account")
+    return account_id
 
 
 def _print_account(account: NewAccount, as_json: bool) -> None:
@@ -103,7 +147,7 @@ def sts_revoke_sessions(account_id: str | None, role_name: str) -> None:
     aws:TokenIssueTime); PutRolePolicy with the same document does it through the API.
     """
     runtime = _start()
-    account_id = account_id or runtime.root_account_id()
+    account_id = account_or_root(runtime, account_id)
     try:
         with runtime.sessions.begin() as session:
             runtime.iam(session, account_id).revoke_role_sessions(role_name)
@@ -133,23 +177,31 @@ _register_federation_commands()
 
 
 @main.command()
-@click.option("--since", help="ISO 8601 time; only events at or after it.")
+@click.option("--since", help="ISO 8601 time (UTC unless it says); only events at or after it.")
 @click.option("--action", "action_name", help='e.g. "iam:CreateRole".')
 @click.option("--principal", help="Caller ARN.")
 @click.option("--account", "account_id", help="Account id.")
 @click.option("--outcome", type=click.Choice(["allowed", "refused", "error"]))
 @click.option("--reason", help='Stable reason, e.g. "sigv4.bad_signature".')
-@click.option("--limit", type=int, default=1000, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Print the newest this many of the events that match.",
+)
 def audit(**filters: Any) -> None:
     """Print the audit log as JSON lines, oldest first."""
     runtime = _start()
-    stmt = select(AuditEvent).order_by(AuditEvent.id)
+    stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
     if filters["since"]:
         try:
             since = datetime.fromisoformat(filters["since"])
         except ValueError:
-            raise click.BadParameter("use ISO 8601, e.g. 2026-01-31T12:00:00+00:00") from None
-        stmt = stmt.where(AuditEvent.at >= since)
+            raise click.BadParameter(
+                "use ISO 8601, e.g. 2026-01-31T12:00:00+00:00", param_hint="--since"
+            ) from None
+        stmt = stmt.where(AuditEvent.at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
     for column, key in (
         (AuditEvent.action, "action_name"),
         (AuditEvent.principal, "principal"),
@@ -160,7 +212,8 @@ def audit(**filters: Any) -> None:
         if filters[key]:
             stmt = stmt.where(column == filters[key])
     with runtime.sessions() as session:
-        for event in session.scalars(stmt.limit(filters["limit"])):
+        newest = list(session.scalars(stmt.limit(filters["limit"])))
+        for event in reversed(newest):
             row = {c.name: getattr(event, c.name) for c in AuditEvent.__table__.columns}
             row["at"] = event.at.isoformat()
             click.echo(json.dumps(row, sort_keys=True))
@@ -168,7 +221,7 @@ def audit(**filters: Any) -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option(
     "--threads",
@@ -185,6 +238,7 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         # gunicorn workers (even one, which gunicorn may replace) share their counters
         # through these files; /metrics adds them up.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fedbridge-metrics-")
+    _check_address(host, port)
     runtime = _start()
     if runtime.created is not None:
         _print_account(runtime.created, as_json=False)
@@ -192,6 +246,20 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     runtime.engine.dispose()  # the workers open their own connections after the fork
     click.echo(f"listening on http://{host}:{port} ({workers} worker(s) x {threads} thread(s))")
     _serve_gunicorn(runtime.settings, host, port, workers, threads)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Bind once, without SO_REUSEPORT. Each gunicorn worker binds with it, which lets a
+    second server of the same user share the port unnoticed (clients then reach two
+    stores), and leaves a busy or impossible address to workers that fail and are
+    restarted for ever."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 
 def _metrics_post_fork(_server: Any, _worker: Any) -> None:

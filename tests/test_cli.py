@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from app.audit import AuditRecord
 from app.cli import main
+from app.config import Settings
+from app.runtime import Runtime
 
 
 @pytest.fixture
@@ -53,6 +58,62 @@ def test_bad_environment_fails_clearly(run) -> None:  # type: ignore[no-untyped-
     assert "12 digits" in result.output
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("FEDBRIDGE_MASTER_KEY", "notakey", "Fernet keys"),
+        ("FEDBRIDGE_REDIS_URL", "http://cache:6379", "redis://"),
+        ("FEDBRIDGE_DATABASE_URL", "no url at all", "not a database URL"),
+        ("FEDBRIDGE_DATABASE_URL", "mysql://u:hunter22@db/x", "driver that is not installed"),
+        (
+            "FEDBRIDGE_DATABASE_URL",
+            "postgresql+psycopg://u:hunter22@127.0.0.1:1/x",
+            "database is not reachable",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_are_named_not_traced(  # type: ignore[no-untyped-def]
+    run, setting: str, value: str, said: str
+) -> None:
+    result = run("init", ok=False, **{setting: value})
+    assert said in result.output and "Traceback" not in result.output
+    assert "hunter22" not in result.output
+
+
+def test_a_store_opened_with_another_master_key_or_no_data_dir(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from cryptography.fernet import Fernet
+
+    run("init", FEDBRIDGE_MASTER_KEY=Fernet.generate_key().decode())
+    other = run("init", ok=False, FEDBRIDGE_MASTER_KEY=Fernet.generate_key().decode())
+    assert "does not open this store's secrets" in other.output
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    assert "cannot use" in run("init", ok=False, FEDBRIDGE_DATA_DIR=str(a_file)).output
+
+
+def test_serve_refuses_an_address_it_cannot_have(tmp_path: Path) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        # A process of its own with a deadline: a server that did start would not return.
+        env = {**os.environ, "FEDBRIDGE_DATA_DIR": str(tmp_path / "var")}
+        env.pop("FEDBRIDGE_DATABASE_URL", None)
+        command = [sys.executable, "-m", "app", "serve", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = serve("--port", str(taken.getsockname()[1]))
+    assert busy.returncode != 0 and "cannot listen on" in busy.stderr
+    nowhere = serve("--host", "256.1.1.1")
+    assert nowhere.returncode != 0 and "cannot listen on" in nowhere.stderr
+    assert "99999" in serve("--port", "99999").stderr
+
+
 def test_account_create(run) -> None:  # type: ignore[no-untyped-def]
     run("init")
     created = json.loads(
@@ -65,13 +126,26 @@ def test_account_create(run) -> None:  # type: ignore[no-untyped-def]
 def test_sts_revoke_sessions_and_rotate(run) -> None:  # type: ignore[no-untyped-def]
     run("init")
     assert "cannot be found" in run("sts", "revoke-sessions", "--role", "Nope", ok=False).output
+    wrong = run("sts", "revoke-sessions", "--role", "Nope", "--account", "12", ok=False)
+    assert "12 digits" in wrong.output
     assert run("sts", "rotate-key").stdout.startswith("new token key ")
 
 
-def test_audit_filters(run) -> None:  # type: ignore[no-untyped-def]
+def test_audit_filters(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run("init")
     assert run("audit").stdout == ""
     assert "ISO 8601" in run("audit", "--since", "yesterday", ok=False).output
+    runtime = Runtime.start(Settings(data_dir=tmp_path / "var"))
+    for action in ("iam:First", "iam:Second", "iam:Third"):
+        runtime.audit.write(AuditRecord(datetime.now(UTC), "r", action, "allowed"))
+    runtime.engine.dispose()
+    newest = [
+        json.loads(line)["action"] for line in run("audit", "--limit", "2").stdout.splitlines()
+    ]
+    assert newest == ["iam:Second", "iam:Third"]  # the newest two, oldest first
+    assert len(run("audit", "--since", "2020-01-01").stdout.splitlines()) == 3  # UTC when unsaid
+    assert run("audit", "--since", "2999-01-01").stdout == ""
+    run("audit", "--limit", "0", ok=False)
 
 
 def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -92,6 +166,11 @@ def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  #
         '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>' + " " * 1000
     )
     assert "InvalidInput" in run("saml", "import", str(hostile), ok=False).output
+    latin1 = tmp_path / "latin1.xml"
+    latin1.write_bytes("<x>caf\u00e9</x>".encode("latin-1"))
+    assert "UTF-8" in run("saml", "import", str(latin1), ok=False).output
+    unwritable = run("saml", "export", "--output", str(tmp_path / "no" / "dir.xml"), ok=False)
+    assert "cannot write" in unwritable.output
 
     ns = {"ds": "http://www.w3.org/2000/09/xmldsig#"}
     before = etree.fromstring(run("saml", "export").stdout.encode())

@@ -6,11 +6,8 @@ import sys
 
 import click
 
-from app.config import ConfigError
-from app.config import Settings
 from app.errors import ServiceError
 from app.iam.oidc_providers import OidcProviders
-from app.runtime import Runtime
 
 
 @click.group()
@@ -35,11 +32,11 @@ def set_client(account_id: str | None, provider_arn: str, client_id: str) -> Non
         secret = sys.stdin.readline().rstrip("\r\n")
     if not secret:
         raise click.ClickException("the client secret is empty")
-    try:
-        runtime = Runtime.start(Settings.from_env())
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
-    account_id = account_id or runtime.root_account_id()
+    from app.cli import _start
+    from app.cli import account_or_root
+
+    runtime = _start()
+    account_id = account_or_root(runtime, account_id)
     try:
         with runtime.sessions.begin() as session:
             listed = OidcProviders(runtime.iam(session, account_id)).set_browser_client(

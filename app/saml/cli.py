@@ -18,6 +18,12 @@ def _start() -> Runtime:
     return start()
 
 
+def _account(runtime: Runtime, account_id: str | None) -> str:
+    from app.cli import account_or_root
+
+    return account_or_root(runtime, account_id)
+
+
 @click.group()
 def saml() -> None:
     """SAML identity providers and this service provider's metadata."""
@@ -31,9 +37,12 @@ def saml() -> None:
 def saml_import(file: Path, account_id: str | None, name: str | None, update: bool) -> None:
     """Register an IdP's metadata document as a SAML provider."""
     runtime = _start()
-    account_id = account_id or runtime.root_account_id()
+    account_id = _account(runtime, account_id)
     name = name or file.stem
-    document = file.read_text(encoding="utf-8")
+    try:
+        document = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.BadParameter("metadata must be UTF-8 XML", param_hint="FILE") from None
     try:
         with runtime.sessions.begin() as session:
             providers = SamlProviders(runtime.iam(session, account_id))
@@ -62,7 +71,10 @@ def saml_export(output: Path | None) -> None:
     if output is None:
         click.echo(document)
     else:
-        output.write_text(document, encoding="utf-8")
+        try:
+            output.write_text(document, encoding="utf-8")
+        except OSError as e:
+            raise click.ClickException(f"cannot write {output}: {e.strerror}") from None
         click.echo(f"wrote {output}")
 
 

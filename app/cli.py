@@ -15,8 +15,9 @@ from typing import Any
 import click
 from sqlalchemy import select
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import NoSuchModuleError
+from sqlalchemy.exc import OperationalError
 
 from app.arn import is_account_id
 from app.config import ConfigError
@@ -55,7 +56,7 @@ def _why_not_started(e: Exception) -> str | None:
         )
     if isinstance(e, ModuleNotFoundError):
         return f"FEDBRIDGE_DATABASE_URL needs a driver that is not installed ({e.name})"
-    if isinstance(e, DBAPIError):
+    if isinstance(e, OperationalError | InterfaceError):
         first_line = str(e.orig).strip().splitlines()[0] if str(e.orig).strip() else ""
         return f"the database is not reachable: {type(e.orig).__name__}: {first_line}"
     if isinstance(e, OSError):

@@ -14,7 +14,8 @@ limit stays a ceiling: tokens a process took and did not hand out by the end of 
 second are lost, at most as many as it handed out (and under a tenth of the limit),
 so a key may get fewer calls than its limit, never more. Once the shared count is
 spent, the process refuses that key for the rest of the second without asking
-again: a flood costs the counter nothing more.
+again: a flood costs the counter nothing more. While the shared counter is down,
+each process counts alone and asks it again every RETRY_AFTER seconds.
 """
 
 from __future__ import annotations
@@ -166,12 +167,19 @@ class _Held:
 class RateLimiter:
     #: A process takes at most limit // LEASE_PARTS tokens from the shared count at once.
     LEASE_PARTS = 10
+    #: After the shared counter fails, seconds before it is asked again.
+    RETRY_AFTER = 5.0
 
     def __init__(self, counter: Counter, per_ip: int, per_provider: int) -> None:
         self.counter = counter
         self.per_ip = per_ip
         self.per_provider = per_provider
         self._held = _Held()
+        # While the shared counter is down, each process counts alone: the limit holds
+        # per process, and no call waits on a counter that does not answer.
+        self._alone = InProcessCounter()
+        self._down_since: float | None = None
+        self._retry_at = 0.0
 
     def check(self, kind: str, value: str | None) -> None:
         """Throttling once `kind` ("ip" or "provider") `value` passes its limit this second."""
@@ -188,11 +196,34 @@ class RateLimiter:
     def _lease(self, key: str, window: int, limit: int) -> bool:
         """Take tokens from the shared count; hand out one of them now."""
         size = self._held.lease_size(key, max(1, limit // self.LEASE_PARTS))
-        try:
-            count = self.counter.incr(key, window, size)
-        except Exception:  # a limiter that is down must not take sign-in down with it
-            log.exception("rate limiter unavailable; not limiting")
-            return True
+        count = self._count(key, window, size)
         granted = min(size, limit - (count - size))  # the part of the lease under the limit
         self._held.keep(key, window, size, max(granted - 1, 0), spent=count >= limit)
         return granted > 0
+
+    def _count(self, key: str, window: int, by: int) -> int:
+        """The shared count, or this process's own while the shared one is down (a hung
+        Redis cost every unsigned call its 0.5 s timeout). One log line per outage."""
+        now = time.monotonic()
+        if now >= self._retry_at:
+            try:
+                count = self.counter.incr(key, window, by)
+            except Exception as e:  # a limiter that is down must not take sign-in down
+                self._retry_at = now + self.RETRY_AFTER
+                if self._down_since is None:
+                    self._down_since = now
+                    log.warning(
+                        "rate limiter's shared counter unavailable (%s); each process "
+                        "counts alone, asking again every %.0f s",
+                        type(e).__name__,
+                        self.RETRY_AFTER,
+                    )
+            else:
+                if self._down_since is not None:
+                    log.warning(
+                        "rate limiter's shared counter answers again after %.0f s",
+                        now - self._down_since,
+                    )
+                    self._down_since = None
+                return count
+        return self._alone.incr(key, window, by)

@@ -117,3 +117,33 @@ def test_many_workers_with_a_few_calls_each_are_not_throttled_early() -> None:
     workers = [RateLimiter(shared, 100, 100) for _ in range(16)]
     _fresh_second()
     assert all(_admitted(workers[n % 16], "ip", "198.51.100.7") for n in range(64))
+
+
+class _Outage:
+    """A shared counter that is down until told otherwise, counting the calls it gets."""
+
+    def __init__(self) -> None:
+        self.down, self.calls, self.counts = True, 0, InProcessCounter()
+
+    def incr(self, key: str, window: int, by: int = 1) -> int:
+        self.calls += 1
+        if self.down:
+            raise ConnectionError("redis is away")
+        return self.counts.incr(key, window, by)
+
+
+def test_a_counter_that_is_down_is_not_asked_every_call(caplog: pytest.LogCaptureFixture) -> None:
+    shared = _Outage()
+    limiter = RateLimiter(shared, 3, 0)
+    _fresh_second()
+    with caplog.at_level("WARNING", logger="fedbridge.ratelimit"):
+        admitted = [_admitted(limiter, "ip", "198.51.100.9") for _ in range(5)]
+    # Asked once, then the process counts alone: the limit still holds, one line is logged.
+    assert admitted == [True] * 3 + [False] * 2 and shared.calls == 1
+    assert len(caplog.records) == 1 and "Traceback" not in caplog.text
+    shared.down = False
+    limiter._retry_at = 0.0  # as RETRY_AFTER seconds later
+    _fresh_second()
+    with caplog.at_level("WARNING", logger="fedbridge.ratelimit"):
+        assert _admitted(limiter, "ip", "198.51.100.10") and shared.calls == 2
+    assert "answers again" in caplog.records[-1].getMessage()

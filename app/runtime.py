@@ -30,6 +30,7 @@ from app.db.engine import make_engine
 from app.db.engine import make_reader_sessions
 from app.db.engine import make_session_factory
 from app.db.engine import migrate
+from app.db.engine import one_first_start_at_a_time
 from app.db.models import AccessKey
 from app.db.models import Account
 from app.errors import EntityAlreadyExistsError
@@ -162,6 +163,7 @@ class Runtime:
     def bootstrap(self) -> NewAccount | None:
         """Create the root account on first start; return it (with its key) if created now."""
         with self.sessions.begin() as session:
+            one_first_start_at_a_time(session)
             if session.scalar(select(Account).limit(1)) is not None:
                 return None
             return self._create_account(

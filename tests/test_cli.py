@@ -182,3 +182,36 @@ def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  #
     assert len(after.findall(".//ds:X509Certificate", ns)) == 2 * len(
         before.findall(".//ds:X509Certificate", ns)
     )
+
+
+def test_hosts_starting_together_make_one_of_everything(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from sqlalchemy import create_engine
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from app.db.models import Account
+    from app.db.models import SpKey
+    from app.db.models import TokenKey
+
+    env = {**os.environ, "FEDBRIDGE_DATA_DIR": str(tmp_path / "var")}
+    env.pop("FEDBRIDGE_DATABASE_URL", None)
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app", "init", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    printed = [json.loads(p.communicate(timeout=120)[0]) for p in starts]
+    assert sorted("secret_access_key" in out for out in printed) == [False, False, False, True]
+    engine = create_engine(f"sqlite:///{tmp_path / 'var' / 'fedbridge.db'}")
+    with engine.connect() as conn:
+        for table in (Account, SpKey, TokenKey):
+            assert conn.scalar(select(func.count()).select_from(table)) == 1, table
+    engine.dispose()

@@ -28,6 +28,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Arbitrary constant naming fedbridge's migration lock on PostgreSQL.
 _MIGRATION_LOCK_ID = 0x66656462
+_FIRST_START_LOCK_ID = 0x66656463
 #: Each SQLite engine's queue for the write lock (see _sqlite_engine).
 _SQLITE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
@@ -288,6 +289,16 @@ def _begin(conn: Any, statement: str) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def one_first_start_at_a_time(session: Session) -> None:
+    """In a transaction that checks for something start-up creates once (the root account,
+    the first keys) and creates it if missing: wait for any other process doing the same,
+    so hosts starting together make one. SQLite's writers take turns already (BEGIN
+    IMMEDIATE); PostgreSQL's READ COMMITTED would let both see nothing and both create."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_FIRST_START_LOCK_ID})")
 
 
 def migrate(engine: Engine) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import sessionmaker
 from app.clock import Clock
 from app.crypto import SecretBox
 from app.db.config_cache import cached
+from app.db.engine import one_first_start_at_a_time
 from app.db.models import SpKey
 
 CERT_LIFETIME = timedelta(days=3650)
@@ -44,14 +45,28 @@ class SpKeyRing:
         self._opened: dict[str, SpKeyPair] = {}
 
     def ensure(self) -> None:
+        """Make the first key pair if there is none (at start, where hosts may start
+        together: they make one between them)."""
         with self._sessions() as session:
-            missing = session.scalar(select(SpKey.kid).limit(1)) is None
-        if missing:
-            self.rotate()
+            if session.scalar(select(SpKey.kid).limit(1)) is not None:
+                return
+        first = self._new_key()
+        with self._sessions.begin() as session:
+            one_first_start_at_a_time(session)
+            if session.scalar(select(SpKey.kid).limit(1)) is None:
+                session.add(first)
 
     def rotate(self) -> str:
         """Make a new key pair the signing one; older ones stay for decryption."""
-        kid = secrets.token_hex(4)
+        row = self._new_key()
+        try:
+            with self._sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:  # another worker made one at the same instant
+            pass
+        return row.kid
+
+    def _new_key(self) -> SpKey:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fedbridge SAML SP")])
         now = self._clock.now()
@@ -70,19 +85,12 @@ class SpKeyRing:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ).decode()
-        try:
-            with self._sessions.begin() as session:
-                session.add(
-                    SpKey(
-                        kid=kid,
-                        private_key_sealed=self._secrets.seal(key_pem),
-                        certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
-                        created_at=now,
-                    )
-                )
-        except IntegrityError:  # another worker made one at the same instant
-            pass
-        return kid
+        return SpKey(
+            kid=secrets.token_hex(4),
+            private_key_sealed=self._secrets.seal(key_pem),
+            certificate_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+            created_at=now,
+        )
 
     def all(self, session: Session) -> list[SpKeyPair]:
         """Newest first. Keys never change once made, so each is decrypted once."""

@@ -35,6 +35,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.clock import Clock
 from app.crypto import SecretBox
+from app.db.engine import one_first_start_at_a_time
 from app.db.models import TokenKey
 from app.errors import FedbridgeError
 
@@ -93,31 +94,37 @@ class TokenKeyRing:
             self._current = rows[-1].kid if rows else None
 
     def ensure(self) -> None:
-        """Create the first key if there is none (called at start)."""
+        """Create the first key if there is none (at start, where hosts may start
+        together: they make one between them)."""
         self._load()
         if self._current is None:
-            self.rotate()
+            with self._sessions.begin() as session:
+                one_first_start_at_a_time(session)
+                if session.scalar(select(TokenKey.kid).limit(1)) is None:
+                    session.add(self._new_key())
+            self._load()
+
+    def _new_key(self) -> TokenKey:
+        key = AESGCM.generate_key(bit_length=256)
+        return TokenKey(
+            kid=secrets.token_hex(4),
+            key_sealed=self._box.seal(base64.b64encode(key).decode()),
+            created_at=self._clock.now(),
+        )
 
     def rotate(self) -> str:
         """Add a new sealing key; drop keys retired for longer than any session lives."""
-        kid = secrets.token_hex(4)
-        now = self._clock.now()
-        key = AESGCM.generate_key(bit_length=256)
+        new = self._new_key()
+        now = new.created_at
         with self._sessions.begin() as session:
             rows = list(session.scalars(select(TokenKey).order_by(TokenKey.created_at)))
             # A key may go once the key after it has sealed tokens for MAX_SESSION.
             for older, newer in itertools.pairwise(rows):
                 if newer.created_at < now - MAX_SESSION:
                     session.execute(delete(TokenKey).where(TokenKey.kid == older.kid))
-            session.add(
-                TokenKey(
-                    kid=kid,
-                    key_sealed=self._box.seal(base64.b64encode(key).decode()),
-                    created_at=now,
-                )
-            )
+            session.add(new)
         self._load()
-        return kid
+        return new.kid
 
     def current(self) -> tuple[str, bytes]:
         with self._lock:

@@ -209,7 +209,7 @@ def _record(
         at=runtime.clock.now(),
         request_id=request_id,
         action=action_name,
-        outcome="allowed" if err is None else "refused",
+        outcome="allowed" if err is None else _OUTCOMES.get(type(err), "refused"),
         account_id=caller.account_id if caller else _account_of(resource),
         principal=caller.arn if caller else None,
         resource=resource,
@@ -219,6 +219,10 @@ def _record(
         reason=err.reason if err else None,
         detail=detail,
     )
+
+
+#: A fault of ours is no refusal: `fedbridge audit --outcome error` finds them.
+_OUTCOMES = {InternalFailureError: "error"}
 
 
 def _account_of(resource: str | None) -> str | None:

@@ -165,3 +165,26 @@ def test_a_body_must_be_form_encoded(server: Server, content_type: str | None, s
     assert resp.status_code == status, resp.text
     if status == 400:
         assert ET.fromstring(resp.content).findtext(".//{*}Code") == "InvalidParameterValue"
+
+
+def test_a_fault_of_ours_is_an_internal_failure_audited_as_an_error(
+    server: Server, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy import select
+
+    from app.api.registry import ACTIONS
+    from app.api.registry import ActionSpec
+    from app.db.models import AuditEvent
+
+    def broken(call):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug with a secret-looking detail: hunter22")
+
+    monkeypatch.setitem(ACTIONS, "ListRoles", ActionSpec("iam", "ListRoles", broken))
+    resp = _post(server, "Action=ListRoles&Version=2010-05-08")
+    assert resp.status_code == 500 and "<Code>InternalFailure</Code>" in resp.text
+    assert "hunter22" not in resp.text and "Traceback" not in resp.text
+    assert "Traceback" in caplog.text  # for the operator, in the log
+    request_id = ET.fromstring(resp.text).findtext("{*}RequestId")
+    with server.runtime.sessions() as session:
+        event = session.scalar(select(AuditEvent).where(AuditEvent.request_id == request_id))
+    assert event is not None and (event.outcome, event.reason) == ("error", "internal")

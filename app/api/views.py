@@ -222,7 +222,7 @@ def _record(
 
 
 #: A fault of ours is no refusal: `fedbridge audit --outcome error` finds them.
-_OUTCOMES = {InternalFailureError: "error"}
+_OUTCOMES: dict[type[ServiceError], str] = {InternalFailureError: "error"}
 
 
 def _account_of(resource: str | None) -> str | None:

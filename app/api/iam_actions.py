@@ -19,6 +19,7 @@ from app.db.models import User
 from app.errors import ValidationError
 from app.iam.service import IamService
 from app.iam.service import Page
+from app.iam.service import page_of
 
 # --- shapes --------------------------------------------------------------------------
 
@@ -102,7 +103,7 @@ def key_shape(key: AccessKey, user_name: str | None) -> dict[str, Any]:
     }
 
 
-def _listing(field: str, page: Page[Any], shape: Any) -> dict[str, Any]:
+def listing(field: str, page: Page[Any], shape: Any) -> dict[str, Any]:
     return {
         field: [shape(item) for item in page.items],
         "IsTruncated": page.is_truncated,
@@ -110,7 +111,7 @@ def _listing(field: str, page: Page[Any], shape: Any) -> dict[str, Any]:
     }
 
 
-def _paging(call: Call) -> tuple[str | None, int | None]:
+def paging(call: Call) -> tuple[str | None, int | None]:
     return call.params.get("Marker"), call.params.integer("MaxItems")
 
 
@@ -172,8 +173,8 @@ def get_user(call: Call) -> Result:
 def list_users(call: Call) -> Result:
     iam = call.services.iam
     call.authorize("iam:ListUsers", _any(call, "user"))
-    page = iam.list_users(call.params.get("PathPrefix"), *_paging(call))
-    return _listing("Users", page, lambda u: user_shape(iam, u))
+    page = iam.list_users(call.params.get("PathPrefix"), *paging(call))
+    return listing("Users", page, lambda u: user_shape(iam, u))
 
 
 @action("iam", "UpdateUser")
@@ -245,7 +246,8 @@ def list_access_keys(call: Call) -> Result:
     user = _user_or_self(call, "iam:ListAccessKeys")
     keys = call.services.iam.access_keys(user)
     name = user.name if user else None
-    return {"AccessKeyMetadata": [key_shape(k, name) for k in keys], "IsTruncated": False}
+    page = page_of(keys, lambda k: k.access_key_id, *paging(call))
+    return listing("AccessKeyMetadata", page, lambda k: key_shape(k, name))
 
 
 @action("iam", "UpdateAccessKey")
@@ -279,10 +281,10 @@ def get_group(call: Call) -> Result:
     iam, name = call.services.iam, call.params.req("GroupName")
     call.authorize("iam:GetGroup", owner_arn(call, "group", name))
     group = iam.group(name)
-    page = iam.group_members(group, *_paging(call))
+    page = iam.group_members(group, *paging(call))
     return {
         "Group": group_shape(iam, group),
-        **_listing("Users", page, lambda u: user_shape(iam, u)),
+        **listing("Users", page, lambda u: user_shape(iam, u)),
     }
 
 
@@ -290,16 +292,16 @@ def get_group(call: Call) -> Result:
 def list_groups(call: Call) -> Result:
     iam = call.services.iam
     call.authorize("iam:ListGroups", _any(call, "group"))
-    page = iam.list_groups(call.params.get("PathPrefix"), *_paging(call))
-    return _listing("Groups", page, lambda g: group_shape(iam, g))
+    page = iam.list_groups(call.params.get("PathPrefix"), *paging(call))
+    return listing("Groups", page, lambda g: group_shape(iam, g))
 
 
 @action("iam", "ListGroupsForUser")
 def list_groups_for_user(call: Call) -> Result:
     iam, name = call.services.iam, call.params.req("UserName")
     call.authorize("iam:ListGroupsForUser", owner_arn(call, "user", name))
-    page = iam.groups_for_user(iam.user(name), *_paging(call))
-    return _listing("Groups", page, lambda g: group_shape(iam, g))
+    page = iam.groups_for_user(iam.user(name), *paging(call))
+    return listing("Groups", page, lambda g: group_shape(iam, g))
 
 
 @action("iam", "AddUserToGroup")
@@ -356,8 +358,8 @@ def get_role(call: Call) -> Result:
 def list_roles(call: Call) -> Result:
     iam = call.services.iam
     call.authorize("iam:ListRoles", _any(call, "role"))
-    page = iam.list_roles(call.params.get("PathPrefix"), *_paging(call))
-    return _listing("Roles", page, lambda r: role_shape(iam, r, with_tags=False))
+    page = iam.list_roles(call.params.get("PathPrefix"), *paging(call))
+    return listing("Roles", page, lambda r: role_shape(iam, r, with_tags=False))
 
 
 @action("iam", "UpdateRole")
@@ -443,9 +445,9 @@ def list_policies(call: Call) -> Result:
     iam, p = call.services.iam, call.params
     call.authorize("iam:ListPolicies", _any(call, "policy"))
     page = iam.list_policies(
-        p.get("Scope"), bool(p.boolean("OnlyAttached")), p.get("PathPrefix"), *_paging(call)
+        p.get("Scope"), bool(p.boolean("OnlyAttached")), p.get("PathPrefix"), *paging(call)
     )
-    return _listing("Policies", page, lambda pol: policy_shape(iam, pol))
+    return listing("Policies", page, lambda pol: policy_shape(iam, pol))
 
 
 @action("iam", "DeletePolicy")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from app.api.iam_actions import listing
 from app.api.iam_actions import owner_arn
+from app.api.iam_actions import paging
 from app.api.query import QueryParams
 from app.api.registry import Call
 from app.api.registry import Result
@@ -10,6 +12,7 @@ from app.api.registry import action
 from app.api.tags import tag_context
 from app.db.models import User
 from app.iam import names
+from app.iam.service import page_of
 from app.mfa.service import MfaService
 from app.mfa.service import png_blob
 from app.mfa.service import seed_blob
@@ -93,16 +96,19 @@ def list_mfa_devices(call: Call) -> Result:
         name = call.caller.name
     if name is None:
         call.authorize("iam:ListMFADevices", call.caller.arn if call.caller else "*")
-        return {"MFADevices": [], "IsTruncated": False}
+        return listing("MFADevices", page_of([], str, *paging(call)), str)
     call.authorize("iam:ListMFADevices", owner_arn(call, "user", name))
     user = mfa.iam.user(name)
-    return {
-        "MFADevices": [
-            {"UserName": user.name, "SerialNumber": mfa.serial(d), "EnableDate": d.enabled_at}
-            for d in mfa.for_user(user)
-        ],
-        "IsTruncated": False,
-    }
+    page = page_of(mfa.for_user(user), mfa.serial, *paging(call))
+    return listing(
+        "MFADevices",
+        page,
+        lambda d: {
+            "UserName": user.name,
+            "SerialNumber": mfa.serial(d),
+            "EnableDate": d.enabled_at,
+        },
+    )
 
 
 @action("iam", "ListVirtualMFADevices")
@@ -111,9 +117,9 @@ def list_virtual_mfa_devices(call: Call) -> Result:
     call.authorize("iam:ListVirtualMFADevices", "*")
     devices = mfa.virtual_devices(call.params.get("AssignmentStatus"))
     session = mfa.session
-    return {
-        "VirtualMFADevices": [
-            shape(mfa, d, session.get(User, d.user_pk) if d.user_pk else None) for d in devices
-        ],
-        "IsTruncated": False,
-    }
+    page = page_of(devices, mfa.serial, *paging(call))
+    return listing(
+        "VirtualMFADevices",
+        page,
+        lambda d: shape(mfa, d, session.get(User, d.user_pk) if d.user_pk else None),
+    )

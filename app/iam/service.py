@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -110,6 +111,19 @@ def _decode_marker(marker: str) -> str:
         return base64.b64decode(marker.encode("ascii"), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeError, ValueError):
         raise ValidationError("Invalid Marker: pass the Marker of the previous response.") from None
+
+
+def page_of(
+    items: Iterable[T], key: Callable[[T], str], marker: str | None, max_items: int | None
+) -> Page[T]:
+    """A page of a list already read whole (a user's keys and devices: a few each), with
+    the markers and MaxItems rules of the listings the database pages."""
+    limit = check_max_items(max_items)
+    after = _decode_marker(marker) if marker is not None else None
+    rest = [item for item in sorted(items, key=key) if after is None or key(item) > after]
+    if len(rest) <= limit:
+        return Page(rest, None)
+    return Page(rest[:limit], _encode_marker(key(rest[limit - 1])))
 
 
 def check_max_items(value: int | None) -> int:

@@ -302,3 +302,28 @@ def test_mfa_refusals_are_audited(world: MfaWorld, server: Server) -> None:
             .limit(1)
         ).all()
     assert reasons == ["totp.invalid"]
+
+
+def test_keys_and_devices_are_listed_in_pages(world: MfaWorld) -> None:
+    admin = world.admin
+    admin.create_access_key(UserName="bob")  # his second
+    for n in range(3):
+        admin.create_virtual_mfa_device(VirtualMFADeviceName=f"spare-{n}")
+    for call, field, kwargs in (
+        (admin.list_access_keys, "AccessKeyMetadata", {"UserName": "bob"}),
+        (admin.list_virtual_mfa_devices, "VirtualMFADevices", {}),
+    ):
+        first = call(MaxItems=1, **kwargs)
+        seen, marker = list(first[field]), first.get("Marker")
+        assert first["IsTruncated"] and len(seen) == 1
+        while marker:
+            page = call(MaxItems=1, Marker=marker, **kwargs)
+            seen += page[field]
+            marker = page.get("Marker") if page["IsTruncated"] else None
+        assert seen == call(**kwargs)[field] and len(seen) >= 2
+        for bad in (0, 1001):
+            with pytest.raises(ClientError) as err:
+                call(MaxItems=bad, **kwargs)
+            assert _code(err) == "ValidationError"
+    world.enable()
+    assert admin.list_mfa_devices(UserName="bob", MaxItems=1)["IsTruncated"] is False

@@ -7,7 +7,8 @@ X-Forwarded-For: werkzeug's ProxyFix takes the Nth entry from the right as the
 client. Entries further left are whatever the client wrote and are never used, so N
 must be exactly the number of proxies. An entry that is not a plain IP address is
 dropped and the socket's peer kept: it would otherwise flow into rate-limit keys, audit
-rows and aws:SourceIp.
+rows and aws:SourceIp. The same proxies' X-Forwarded-Proto says whether the client
+came over TLS (aws:SecureTransport): a proxy that terminates TLS is the usual front.
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ log = logging.getLogger("fedbridge.proxies")
 
 def trust_forwarded_for(app: WSGIApplication, hops: int) -> WSGIApplication:
     """`app` with REMOTE_ADDR taken from X-Forwarded-For, `hops` proxies deep."""
-    return ProxyFix(_addresses_only(app), x_for=hops, x_proto=0, x_host=0, x_port=0, x_prefix=0)
+    return ProxyFix(_addresses_only(app), x_for=hops, x_proto=hops, x_host=0, x_port=0, x_prefix=0)
 
 
 def _addresses_only(app: WSGIApplication) -> WSGIApplication:
     def checked(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        peer = environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR")
+        original = environ.get("werkzeug.proxy_fix.orig", {})
+        peer = original.get("REMOTE_ADDR")
         if environ.get("REMOTE_ADDR") != peer and not _is_address(environ.get("REMOTE_ADDR")):
             environ["REMOTE_ADDR"] = peer
             log.warning("X-Forwarded-For entry is not an IP address; using the socket's peer")
+        if environ.get("wsgi.url_scheme") not in ("http", "https"):
+            environ["wsgi.url_scheme"] = original.get("wsgi.url_scheme", "http")
         return app(environ, start_response)
 
     return checked

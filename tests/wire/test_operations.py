@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,6 +167,60 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_limit_and_audit_address(
     addresses = _source_ips(runtime)
     assert addresses[0] == "198.51.100.1" and addresses[-1] == "198.51.100.2"
     assert "203.0.113.9" not in addresses
+
+
+def test_behind_a_trusted_proxy_its_forwarded_proto_is_aws_secure_transport(
+    behind_one_proxy: tuple[str, Runtime],
+) -> None:
+    import boto3
+
+    url, _ = behind_one_proxy
+    admin = boto3.client(
+        "iam",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=ROOT_KEY,
+        aws_secret_access_key="x" * 40,
+    )
+    admin.create_user(UserName="tls-only")
+    admin.put_user_policy(
+        UserName="tls-only",
+        PolicyName="p",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "iam:ListUsers", "Resource": "*"},
+                    {
+                        "Effect": "Deny",
+                        "Action": "*",
+                        "Resource": "*",
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ],
+            }
+        ),
+    )
+    key = admin.create_access_key(UserName="tls-only")["AccessKey"]
+
+    def as_user(proto: str):  # type: ignore[no-untyped-def]
+        client = boto3.client(
+            "iam",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
+        client.meta.events.register(
+            "before-send",
+            lambda request, **_: request.headers.__setitem__("X-Forwarded-Proto", proto),
+        )
+        return client
+
+    as_user("https").list_users()
+    for proto in ("http", "javascript"):
+        with pytest.raises(Exception, match="AccessDenied"):
+            as_user(proto).list_users()
 
 
 @pytest.mark.parametrize("junk", ["not-an-address", "fe80::1%" + "z" * 80, "x" * 5000])

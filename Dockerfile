@@ -14,6 +14,8 @@ WORKDIR /opt/fedbridge
 COPY saml_metadata ./saml_metadata
 USER fedbridge
 ENV FEDBRIDGE_DATA_DIR=/var/lib/fedbridge
+# The embedded store and its generated master.key: outlive the container.
+VOLUME ["/var/lib/fedbridge"]
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)" || exit 1
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)" || exit 1
 CMD ["fedbridge", "serve", "--host", "0.0.0.0", "--port", "8000"]

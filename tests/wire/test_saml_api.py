@@ -373,12 +373,15 @@ def _last_reason(server: Server) -> str | None:
         )
 
 
+def _in(seconds: int) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _confirmation_ends(seconds: int):  # type: ignore[no-untyped-def]
-    """An assertion_hook: SubjectConfirmationData's NotOnOrAfter `seconds` from now, the
-    Conditions' left alone."""
-    end = (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """An assertion_hook: SubjectConfirmationData's NotOnOrAfter `seconds` from when the
+    assertion is made, the Conditions' left alone."""
     return lambda xml: re.sub(
-        r'(<saml:SubjectConfirmationData NotOnOrAfter=")[^"]*', rf"\g<1>{end}", xml
+        r'(<saml:SubjectConfirmationData NotOnOrAfter=")[^"]*', rf"\g<1>{_in(seconds)}", xml
     )
 
 
@@ -405,9 +408,7 @@ CONFIRMATIONS = {
     "not-before-ahead": (
         lambda x: x.replace(
             "<saml:SubjectConfirmationData ",
-            '<saml:SubjectConfirmationData NotBefore="'
-            + (datetime.now(UTC) + timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            + '" ',
+            f'<saml:SubjectConfirmationData NotBefore="{_in(90)}" ',
         ),
         "saml.not_yet_valid",
     ),

@@ -264,6 +264,16 @@ def _xsw_in_signature_object(xml: str) -> str:
     return xml[:start] + forged + xml[end:]
 
 
+class _Later:
+    """A time this many seconds from when the assertion is made (not from import)."""
+
+    def __init__(self, seconds: int) -> None:
+        self.seconds = seconds
+
+    def at(self) -> datetime:
+        return datetime.now(UTC) + timedelta(seconds=self.seconds)
+
+
 HOSTILE = {
     "unsigned": ({"sign_assertion": False}, "InvalidIdentityToken", "saml.unsigned"),
     "signed-by-stranger": (
@@ -298,18 +308,18 @@ HOSTILE = {
         "saml.wrong_destination",
     ),
     "expired": (
-        {"issued_at": datetime.now(UTC) - timedelta(hours=2)},
+        {"issued_at": _Later(-2 * 3600)},
         "ExpiredTokenException",
         "saml.expired",
     ),
     "expired-within-library-drift": (
         # python3-saml tolerates 300 s; the configured skew here is 60 s.
-        {"not_on_or_after": datetime.now(UTC) - timedelta(seconds=120)},
+        {"not_on_or_after": _Later(-120)},
         "ExpiredTokenException",
         "saml.expired",
     ),
     "not-yet-valid": (
-        {"not_before": datetime.now(UTC) + timedelta(seconds=150)},
+        {"not_before": _Later(150)},
         "InvalidIdentityToken",
         "saml.not_yet_valid",
     ),
@@ -436,6 +446,7 @@ def test_hostile_assertions_are_refused(world: SamlWorld, server: Server, case: 
     kwargs = {
         k: v.replace("{acs}", world.acs) if isinstance(v, str) else v for k, v in kwargs.items()
     }
+    kwargs = {k: v.at() if isinstance(v, _Later) else v for k, v in kwargs.items()}
     audience = kwargs.pop("_audience", world.audience)
     assertion = world.idp.response(acs=world.acs, audience=audience, roles=[world.pair()], **kwargs)
     world.refused(assertion, code)

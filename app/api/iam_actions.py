@@ -203,29 +203,17 @@ def delete_user(call: Call) -> Result:
 
 @action("iam", "TagUser")
 def tag_user(call: Call) -> Result:
-    iam, p = call.services.iam, call.params
-    tags = p.tags()
-    call.authorize("iam:TagUser", owner_arn(call, "user", p.req("UserName")), **tag_context(tags))
-    iam.tag("user", iam.user(p.req("UserName")).pk, tags)
-    return None
+    return _tag(call, "user")
 
 
 @action("iam", "UntagUser")
 def untag_user(call: Call) -> Result:
-    iam, p = call.services.iam, call.params
-    keys = p.members("TagKeys")
-    call.authorize(
-        "iam:UntagUser", owner_arn(call, "user", p.req("UserName")), **{"aws:TagKeys": tuple(keys)}
-    )
-    iam.untag("user", iam.user(p.req("UserName")).pk, keys)
-    return None
+    return _untag(call, "user")
 
 
 @action("iam", "ListUserTags")
 def list_user_tags(call: Call) -> Result:
-    iam, name = call.services.iam, call.params.req("UserName")
-    call.authorize("iam:ListUserTags", owner_arn(call, "user", name))
-    return {"Tags": tags_shape(iam.tags_of("user", iam.user(name).pk)), "IsTruncated": False}
+    return _list_tags(call, "user")
 
 
 # --- access keys ---------------------------------------------------------------------
@@ -390,29 +378,52 @@ def delete_role(call: Call) -> Result:
 
 @action("iam", "TagRole")
 def tag_role(call: Call) -> Result:
-    iam, p = call.services.iam, call.params
-    tags = p.tags()
-    call.authorize("iam:TagRole", owner_arn(call, "role", p.req("RoleName")), **tag_context(tags))
-    iam.tag("role", iam.role(p.req("RoleName")).pk, tags)
-    return None
+    return _tag(call, "role")
 
 
 @action("iam", "UntagRole")
 def untag_role(call: Call) -> Result:
-    iam, p = call.services.iam, call.params
-    keys = p.members("TagKeys")
-    call.authorize(
-        "iam:UntagRole", owner_arn(call, "role", p.req("RoleName")), **{"aws:TagKeys": tuple(keys)}
-    )
-    iam.untag("role", iam.role(p.req("RoleName")).pk, keys)
-    return None
+    return _untag(call, "role")
 
 
 @action("iam", "ListRoleTags")
 def list_role_tags(call: Call) -> Result:
-    iam, name = call.services.iam, call.params.req("RoleName")
-    call.authorize("iam:ListRoleTags", owner_arn(call, "role", name))
-    return {"Tags": tags_shape(iam.tags_of("role", iam.role(name).pk)), "IsTruncated": False}
+    return _list_tags(call, "role")
+
+
+# Tags of users and roles: (Tag|Untag|List…Tags), named by UserName or RoleName.
+_TAGGED = {"user": ("User", "UserName"), "role": ("Role", "RoleName")}
+
+
+def _tag(call: Call, kind: str) -> Result:
+    tags = call.params.tags()
+    noun, param = _TAGGED[kind]
+    name = call.params.req(param)
+    call.authorize(f"iam:Tag{noun}", owner_arn(call, kind, name), **tag_context(tags))
+    call.services.iam.tag(kind, _owner_pk(call, kind, name), tags)
+    return None
+
+
+def _untag(call: Call, kind: str) -> Result:
+    keys = call.params.members("TagKeys")
+    noun, param = _TAGGED[kind]
+    name = call.params.req(param)
+    call.authorize(f"iam:Untag{noun}", owner_arn(call, kind, name), **{"aws:TagKeys": tuple(keys)})
+    call.services.iam.untag(kind, _owner_pk(call, kind, name), keys)
+    return None
+
+
+def _list_tags(call: Call, kind: str) -> Result:
+    noun, param = _TAGGED[kind]
+    name = call.params.req(param)
+    call.authorize(f"iam:List{noun}Tags", owner_arn(call, kind, name))
+    tags = call.services.iam.tags_of(kind, _owner_pk(call, kind, name))
+    return {"Tags": tags_shape(tags), "IsTruncated": False}
+
+
+def _owner_pk(call: Call, kind: str, name: str) -> int:
+    iam = call.services.iam
+    return (iam.user(name) if kind == "user" else iam.role(name)).pk
 
 
 # --- managed policies ----------------------------------------------------------------

@@ -1,21 +1,29 @@
 """What of a message's signatures and encryption fedbridge lets xmlsec act on.
 
 xmlsec resolves every URI a signature or an encrypted element names, files and
-network addresses included, and runs every transform listed, before it knows
-whether the signature is good: a Reference to `file:///dev/zero`, in a response
-anyone can forge, held a worker and a core for good. IdPs sign one element by
-its ID with the enveloped-signature transform and canonicalization, and point
-only inside the message (`#id`); anything else is refused before xmlsec runs.
+network addresses included, follows XPointer expressions and runs every transform
+listed, before it knows whether the signature is good: a Reference to
+`file:///dev/zero`, in a response anyone can forge, held a worker and a core for
+good. IdPs sign one element by its ID with the enveloped-signature transform and
+canonicalization, and point only at IDs inside the message (`#id`); anything else is
+refused before xmlsec runs.
+
+xmlsec reads attributes by local name, whatever their namespace (`x:URI` is a URI to
+it), and follows elements beyond ds: and xenc: (dsig11:KeyInfoReference): so every
+element under a signature or an encrypted element is looked at, and any URI or
+Algorithm attribute in a namespace is refused outright.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from typing import Any
 from typing import NamedTuple
 
 import xmlsec
+from lxml import etree
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 
 _DS, _XENC = C.NS_DS, C.NS_XENC
@@ -34,6 +42,10 @@ SAFE_TRANSFORMS = frozenset(
     )
 )
 _TRANSFORMS = (f"{{{_DS}}}Transform", f"{{{_DS}}}CanonicalizationMethod")
+#: A bare ID in this message: no XPointer, which xmlsec would evaluate.
+_SAME_DOCUMENT_ID = re.compile(r"#[A-Za-z_][A-Za-z0-9_.-]*")
+#: Attributes xmlsec acts on, read by local name.
+_WATCHED = ("URI", "Algorithm")
 
 
 class Problem(NamedTuple):
@@ -45,7 +57,9 @@ _WRAPPED = Problem(
     "saml.signature_wrapping",
     "its signature must refer to the element it signs, and to nothing else",
 )
-_OUTSIDE = Problem("saml.unsafe_reference", "it refers to something outside the message")
+_OUTSIDE = Problem(
+    "saml.unsafe_reference", "it refers to something other than an element of the message"
+)
 _TRANSFORM = Problem("saml.unsafe_reference", "it names a transform IdPs do not sign with")
 
 
@@ -56,13 +70,21 @@ def _each(tree: Any, *tags: str) -> Iterator[Any]:
 
 def outside_reference(tree: Any) -> Problem | None:
     """Why `tree` (a signature, an encrypted element) must not reach xmlsec, or None: a
-    URI that leaves the message, or a transform no IdP signs with."""
-    for element in _each(tree, f"{{{_DS}}}*", f"{{{_XENC}}}*"):
-        uri = element.get("URI")
-        if uri is not None and not uri.startswith("#"):
-            return _OUTSIDE
-        if element.tag in _TRANSFORMS and element.get("Algorithm") not in SAFE_TRANSFORMS:
-            return _TRANSFORM
+    URI other than a bare ID, a transform no IdP signs with, or either attribute in a
+    namespace, on any element in it."""
+    for element in tree.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for name, value in element.attrib.items():
+            local = etree.QName(name).localname if name.startswith("{") else name
+            if local not in _WATCHED:
+                continue
+            if name != local:
+                return _OUTSIDE
+            if local == "URI" and not _SAME_DOCUMENT_ID.fullmatch(value):
+                return _OUTSIDE
+            if local == "Algorithm" and element.tag in _TRANSFORMS and value not in SAFE_TRANSFORMS:
+                return _TRANSFORM
     return None
 
 

@@ -483,12 +483,37 @@ def _after(xml: str, marker: str, extra: str) -> str:
     return xml[:at] + extra + xml[at:]
 
 
-def _cipher_reference(uri: str):  # type: ignore[no-untyped-def]
-    def hook(xml: str) -> str:
+def _cipher_reference(attribute: str = "URI"):  # type: ignore[no-untyped-def]
+    def hook(xml: str, uri: str) -> str:
         body = xml[xml.rindex("<xenc:CipherValue>") : xml.rindex("</xenc:CipherValue>") + 19]
-        return xml.replace(body, f'<xenc:CipherReference URI="{uri}"/>')
+        return xml.replace(body, f'<xenc:CipherReference xmlns:x="urn:x" {attribute}="{uri}"/>')
 
     return hook
+
+
+def _in_encrypted_key_info(element: str):  # type: ignore[no-untyped-def]
+    def hook(xml: str, uri: str) -> str:
+        at = xml.index("<dsig:KeyInfo") if "<dsig:KeyInfo" in xml else xml.index("<ds:KeyInfo")
+        at = xml.index(">", at) + 1
+        return xml[:at] + element.format(uri=uri) + xml[at:]
+
+    return hook
+
+
+#: id -> (what to do to an encrypted assertion's XML, given a path). No signature needed:
+#: decryption comes first. xmlsec reads attributes by local name (x:URI is a URI) and
+#: follows dsig11 elements too.
+ENCRYPTED_REFERENCES = {
+    "cipher-reference": _cipher_reference(),
+    "cipher-reference-namespaced-uri": _cipher_reference("x:URI"),
+    "key-info-reference": _in_encrypted_key_info(
+        '<dsig11:KeyInfoReference xmlns:dsig11="http://www.w3.org/2009/xmldsig11#" URI="{uri}"/>'
+    ),
+    "retrieval-method-xpointer": _in_encrypted_key_info(
+        '<ds:RetrievalMethod xmlns:ds="http://www.w3.org/2000/09/xmldsig#" '
+        'URI="#xpointer(//*[count(//*) = 0])"/>'
+    ),
+}
 
 
 #: id -> (what to do to a signed response, given a path; audit reason). None of these may
@@ -517,6 +542,15 @@ OUTSIDE_REFERENCES = {
         lambda x, uri: _after(x, "<ds:KeyInfo>", f'<ds:RetrievalMethod URI="{uri}"/>'),
         "saml.unsafe_reference",
     ),
+    "xslt-transform-namespaced": (
+        lambda x, uri: _after(
+            x,
+            "<ds:Transforms>",
+            f'<ds:Transform xmlns:x="urn:x" x:Algorithm="{_XSLT}" '
+            'Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>',
+        ),
+        "saml.unsafe_reference",
+    ),
     "xslt-transform": (
         lambda x, uri: _after(
             x,
@@ -532,7 +566,7 @@ OUTSIDE_REFERENCES = {
 
 
 @pytest.mark.parametrize(
-    "case", [*OUTSIDE_REFERENCES, "cipher-reference", "second-reference-encrypted"]
+    "case", [*OUTSIDE_REFERENCES, *ENCRYPTED_REFERENCES, "second-reference-encrypted"]
 )
 def test_nothing_outside_the_message_is_opened(
     world: SamlWorld,
@@ -559,9 +593,9 @@ def test_nothing_outside_the_message_is_opened(
     try:
         with server.runtime.sessions() as session:
             sp_cert = server.runtime.sp_keys.all(session)[0].certificate_pem
-        if case == "cipher-reference":  # no signature needed: decryption comes first
+        if case in ENCRYPTED_REFERENCES:
             encrypted = base64.b64decode(encrypt_assertion(world.response(), sp_cert)).decode()
-            hostile = _cipher_reference(f"file://{fifo}")(encrypted)
+            hostile = ENCRYPTED_REFERENCES[case](encrypted, f"file://{fifo}")
             assertion, reason = base64.b64encode(hostile.encode()).decode(), "saml.unsafe_reference"
         elif case == "second-reference-encrypted":  # seen only once decrypted
             hook, _ = OUTSIDE_REFERENCES["second-reference"]

@@ -133,7 +133,7 @@ def check_max_session_duration(value: int | None) -> int:
 
 def check_tags(tags: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     if len(tags) > MAX_TAGS:
-        raise LimitExceededError(f"Cannot exceed quota for TagsPerRole: {MAX_TAGS}.")
+        raise LimitExceededError(f"Cannot exceed quota for TagsPerResource: {MAX_TAGS}.")
     seen: set[str] = set()
     for key, value in tags:
         check_length("tags.member.key", key, 1, 128)

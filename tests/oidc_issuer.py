@@ -160,10 +160,12 @@ class Issuer:
                     parse_qsl(self.rfile.read(int(self.headers["Content-Length"])).decode())
                 )
                 status, body = issuer.exchange(form, self.headers.get("Authorization"))
-                data = json.dumps(body).encode()
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in issuer.token_headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -174,6 +176,9 @@ class Issuer:
         self.clients: dict[str, str] = {}
         self.subject = "user-1234"
         self.extra_claims: dict[str, Any] = {}
+        #: A misbehaving token endpoint: its answer replaced (status, body), headers added.
+        self.token_answer: tuple[int, bytes] | None = None
+        self.token_headers: dict[str, str] = {}
         self._codes: dict[str, dict[str, str]] = {}
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.http.daemon_threads = True
@@ -228,8 +233,10 @@ class Issuer:
 
     def exchange(
         self, form: dict[str, str], authorization: str | None
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any] | bytes]:
         """The token endpoint: one use per code, the PKCE verifier checked, the client too."""
+        if self.token_answer is not None:
+            return self.token_answer
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if authorization and authorization.startswith("Basic "):
             client_id, _, secret = base64.b64decode(authorization[6:]).decode().partition(":")

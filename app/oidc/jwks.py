@@ -1,11 +1,11 @@
 """An issuer's signing keys: its discovery document, then its JWKS, fetched briefly, cached.
 
-Fetching: `<issuer>/.well-known/openid-configuration`, then its `jwks_uri`;
-each fetch gets FETCH_SECONDS in all (connect, TLS, headers, body) and at most
-MAX_DOCUMENT_BYTES, and follows no redirect, so an issuer that is down or
-slow costs a worker a few seconds, never a hang (name resolution is the
-system resolver's, outside that budget). Every URL must be https, except on
-loopback.
+Fetching: `<issuer>/.well-known/openid-configuration`, then its `jwks_uri`
+(and, for the browser sign-in, the POST to its token endpoint); each gets
+FETCH_SECONDS in all (connect, TLS, headers, body) and at most
+MAX_DOCUMENT_BYTES, and follows no redirect, so an issuer that is down or slow
+costs a worker a few seconds, never a hang (name resolution is the system
+resolver's, outside that budget). Every URL must be https, except on loopback.
 
 TLS trust, as AWS documents it: the host's certificate is checked against the
 system's trusted CAs first. Only when that fails and the provider has
@@ -136,11 +136,24 @@ def _connection(
     )
 
 
-def _request(parts: SplitResult, context: ssl.SSLContext | None, deadline: float) -> bytes:
+def _request(
+    parts: SplitResult,
+    context: ssl.SSLContext | None,
+    deadline: float,
+    form: Form | None,
+) -> bytes:
     conn = _connection(parts, context, deadline)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        conn.request("GET", target, headers={"Accept": "application/json"})
+        if form is None:
+            conn.request("GET", target, headers={"Accept": "application/json"})
+        else:
+            headers = {
+                "Accept": "application/json",
+                "Content-Type": "application/x-www-form-urlencoded",
+                **form.headers,
+            }
+            conn.request("POST", target, body=form.body.encode(), headers=headers)
         response = conn.getresponse()
         if response.status >= 500:
             raise _unreachable(f"HTTP {response.status}")
@@ -166,18 +179,27 @@ def _read_some(
     return response.read1(65536)
 
 
-def fetch_json(url: str, thumbprints: Sequence[str]) -> dict[str, Any]:
-    """GET one JSON object from an issuer, within FETCH_SECONDS and MAX_DOCUMENT_BYTES."""
+@dataclass(frozen=True)
+class Form:
+    """A form to POST (the token endpoint's request) and the headers it needs."""
+
+    body: str
+    headers: dict[str, str]
+
+
+def fetch_json(url: str, thumbprints: Sequence[str], form: Form | None = None) -> dict[str, Any]:
+    """GET one JSON object from an issuer, or POST `form` for it, within FETCH_SECONDS and
+    MAX_DOCUMENT_BYTES, with the TLS trust above and no redirect."""
     parts = split_url(url)
     if parts is None or not secure_enough(parts):
         raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.insecure_url")
     deadline = time.monotonic() + FETCH_SECONDS
     try:
         if parts.scheme == "http":
-            body = _request(parts, None, deadline)
+            body = _request(parts, None, deadline, form)
         else:
             try:
-                body = _request(parts, ssl.create_default_context(), deadline)
+                body = _request(parts, ssl.create_default_context(), deadline, form)
             except ssl.SSLCertVerificationError:
                 if not thumbprints:
                     raise InvalidIdentityTokenError(
@@ -185,7 +207,8 @@ def fetch_json(url: str, thumbprints: Sequence[str]) -> dict[str, Any]:
                         "provider has no thumbprints.",
                         reason="oidc.tls_untrusted",
                     ) from None
-                body = _request(parts, _pinned_context(parts, thumbprints, deadline), deadline)
+                pinned = _pinned_context(parts, thumbprints, deadline)
+                body = _request(parts, pinned, deadline, form)
     except ssl.SSLCertVerificationError:
         raise InvalidIdentityTokenError(
             "OpenIDConnect provider's HTTPS certificate doesn't match configured thumbprint",
@@ -246,6 +269,20 @@ class IssuerKeys:
         return next((k for k in fitting if k.kid == kid), None)
 
 
+def issuer_may_send_us_to(issuer: str, url: str) -> bool:
+    """Whether an issuer's discovery document may name `url` (its JWKS, its token
+    endpoint): https, or loopback for a loopback issuer. Where the issuer lives, or
+    further out: an issuer elsewhere may not point a fetch at the machine fedbridge
+    runs on (plain http, its own ports), nor a token request carrying the client
+    secret."""
+    parts, issuer_parts = split_url(url), split_url(issuer)
+    if parts is None or not secure_enough(parts):
+        return False
+    return not is_loopback(parts.hostname) or (
+        issuer_parts is not None and is_loopback(issuer_parts.hostname)
+    )
+
+
 def fetch_keys(issuer: str, thumbprints: Sequence[str]) -> IssuerKeys:
     """Discovery, then the JWKS it names."""
     discovery = fetch_json(issuer.rstrip("/") + "/.well-known/openid-configuration", thumbprints)
@@ -253,13 +290,7 @@ def fetch_keys(issuer: str, thumbprints: Sequence[str]) -> IssuerKeys:
     # OpenID Connect Discovery 1.0 §4.3: the document must name the issuer it describes.
     if discovery.get("issuer") != issuer or not isinstance(jwks_uri, str):
         raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.bad_discovery")
-    # Where the issuer lives, or further out: an issuer elsewhere may not point this
-    # fetch at the machine fedbridge runs on (plain http, its own ports).
-    jwks_parts, issuer_parts = split_url(jwks_uri), split_url(issuer)
-    if jwks_parts is None or (
-        is_loopback(jwks_parts.hostname)
-        and not (issuer_parts is not None and is_loopback(issuer_parts.hostname))
-    ):
+    if not issuer_may_send_us_to(issuer, jwks_uri):
         raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.insecure_url")
     entries = fetch_json(jwks_uri, thumbprints).get("keys")
     if not isinstance(entries, list):

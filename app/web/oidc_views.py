@@ -11,11 +11,14 @@ roles whose trust policies admit them, or to an IAM user.
 from __future__ import annotations
 
 import hmac
+import logging
 from datetime import timedelta
 from typing import Any
 
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
+from authlib.oauth2.auth import ClientAuth
+from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from flask import Blueprint
 from flask import redirect
 from flask import request
@@ -35,10 +38,11 @@ from app.errors import NoSuchEntityError
 from app.errors import ServiceError
 from app.iam.oidc_providers import OidcProviders
 from app.oidc.jwks import KEYS
+from app.oidc.jwks import Form
 from app.oidc.jwks import fetch_json
+from app.oidc.jwks import issuer_may_send_us_to
 from app.oidc.tokens import TokenValidator
-from app.oidc.urls import secure_enough
-from app.oidc.urls import split_url
+from app.oidc.tokens import ValidatedToken
 from app.web.common import audit
 from app.web.common import now
 from app.web.common import page_error
@@ -47,11 +51,11 @@ from app.web.common import runtime
 from app.web.signin import landing
 from app.web.signin import start_oidc_session
 
+log = logging.getLogger("fedbridge.oidc")
 bp = Blueprint("oidc_web", __name__, template_folder="templates")
 
 FLOW_COOKIE = "fedbridge_oidc_flow"
 FLOW_MAX_AGE = 600
-TOKEN_TIMEOUT_SECONDS = 5
 
 
 def _flow_serializer() -> URLSafeTimedSerializer:
@@ -85,8 +89,7 @@ def _endpoints(provider: OidcProvider) -> tuple[str, str]:
     )
     endpoints = discovery.get("authorization_endpoint"), discovery.get("token_endpoint")
     if discovery.get("issuer") != provider.issuer or not all(
-        isinstance(e, str) and (parts := split_url(e)) is not None and secure_enough(parts)
-        for e in endpoints
+        isinstance(e, str) and issuer_may_send_us_to(provider.issuer, e) for e in endpoints
     ):
         raise IdpCommunicationError(
             "The identity provider's discovery document has no usable authorization and "
@@ -181,6 +184,7 @@ def callback() -> BaseResponse:
                 "The ID token does not carry the nonce of this sign-in.",
                 reason="oidc.nonce_mismatch",
             )
+        _check_meant_for(token, provider)
         fields["detail"] = {"subject": token.subject, "audience": token.audience}
         with rt.sessions.begin() as db:
             signed_in = start_oidc_session(db, token, id_token)
@@ -193,21 +197,43 @@ def callback() -> BaseResponse:
     return response
 
 
-def _exchange(provider: OidcProvider, secret: str, code: str, verifier: str) -> str:
-    """The code for tokens at the IdP's token endpoint; the PKCE verifier proves it is us."""
-    _, token_url = _endpoints(provider)
-    try:
-        tokens = _client(provider, secret).fetch_token(
-            token_url,
-            code=code,
-            code_verifier=verifier,
-            timeout=TOKEN_TIMEOUT_SECONDS,
+def _check_meant_for(token: ValidatedToken, provider: OidcProvider) -> None:
+    """OpenID Connect Core 3.1.3.7: the ID token's aud must list this client, and no
+    audience the provider does not trust; an azp must be this client. (The validator
+    admits any client of the provider's list, as AssumeRoleWithWebIdentity does.)"""
+    client = provider.browser_client_id
+    aud = token.claims.get("aud")
+    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    azp = token.claims.get("azp")
+    if (
+        client not in audiences
+        or any(a not in provider.client_ids for a in audiences)
+        or (azp is not None and azp != client)
+    ):
+        raise InvalidIdentityTokenError(
+            "The ID token is not meant for this sign-in's client.", reason="oidc.wrong_client"
         )
-    except Exception as err:  # Authlib raises OAuthError, requests its own: both mean "no"
+
+
+def _exchange(provider: OidcProvider, secret: str, code: str, verifier: str) -> str:
+    """The code for tokens at the IdP's token endpoint; the PKCE verifier proves it is us.
+    Authlib writes the request; fedbridge's own fetch sends it, with the provider's TLS
+    trust (system CAs, then its thumbprints), a deadline, a size cap and no redirect."""
+    _, token_url = _endpoints(provider)
+    body = prepare_token_request(
+        "authorization_code", code=code, redirect_uri=_redirect_uri(), code_verifier=verifier
+    )
+    _, headers, body = ClientAuth(provider.browser_client_id, secret).prepare(
+        "POST", token_url, {}, body
+    )
+    try:
+        tokens = fetch_json(token_url, provider.thumbprints, Form(body, headers))
+    except ServiceError as err:
+        log.info("token endpoint of %s refused the code: %s", provider.issuer, err.reason)
         raise IdpRejectedClaimError(
             "The identity provider refused to exchange the sign-in code.",
             reason="oidc.code_refused",
-        ) from err
+        ) from None
     id_token = tokens.get("id_token")
     if not isinstance(id_token, str):
         raise InvalidIdentityTokenError(

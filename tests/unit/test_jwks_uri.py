@@ -40,3 +40,20 @@ def test_the_jwks_uri_may_not_lead_home(
         with pytest.raises(InvalidIdentityTokenError):
             jwks.fetch_keys(issuer, ())
         assert jwks_uri not in asked
+
+
+@pytest.mark.parametrize(
+    ("issuer", "endpoint", "allowed"),
+    [
+        # The browser sign-in's token request carries the client secret and the code.
+        ("https://idp.example.com", "http://127.0.0.1:8000/token", False),
+        ("https://idp.example.com", "https://[::1]/token", False),
+        ("https://idp.example.com", "http://login.example.com/token", False),
+        ("https://idp.example.com", "https://login.example.com/token", True),
+        ("http://127.0.0.1:9000", "http://127.0.0.1:9000/token", True),
+    ],
+)
+def test_where_an_issuer_may_send_the_token_request(
+    issuer: str, endpoint: str, allowed: bool
+) -> None:
+    assert jwks.issuer_may_send_us_to(issuer, endpoint) is allowed

@@ -172,3 +172,99 @@ def test_provider_without_a_browser_client_says_so(server: Server, issuer: Issue
         server.url + "/oidc/login", params={"provider": world.provider_arn}, timeout=10
     )
     assert resp.status_code == 400 and "set-client" in resp.text
+
+
+def _sign_in(server: Server, world: World, trusted_ca: str | None = None) -> requests.Response:
+    browser = requests.Session()
+    if trusted_ca:  # the person's browser trusts their company's CA
+        browser.verify, browser.trust_env = trusted_ca, False  # REQUESTS_CA_BUNDLE would win
+    back = _start(server, world, browser)
+    return browser.get(back.headers["Location"], allow_redirects=False, timeout=10)
+
+
+def test_the_token_endpoint_gets_the_providers_tls_trust(server: Server) -> None:
+    from tests.wire.test_oidc import THUMBPRINT
+
+    issuer = Issuer("/realms/tls", tls=True)  # its CA is no system CA
+    assert issuer.tls is not None
+    issuer.clients[CLIENT_ID] = SECRET
+    try:
+        world = World(server, issuer, ThumbprintList=[THUMBPRINT, issuer.tls.ca_thumbprint])
+        with server.runtime.sessions.begin() as db:
+            OidcProviders(server.runtime.iam(db, world.account_id)).set_browser_client(
+                world.provider_arn, CLIENT_ID, server.runtime.secrets.seal(SECRET)
+            )
+        world.role("Mine", trust=_sub_trust(world, "user-1234"))
+        landed = _sign_in(server, world, trusted_ca=str(issuer.tls.chain))
+        assert landed.headers["Location"] == "/console"
+    finally:
+        issuer.stop()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (200, b'{"id_token": "' + b"a" * 2_000_000 + b'"}', {}),  # over the 1 MB cap
+        (400, b'{"error": "invalid_grant"}', {}),
+        (200, b"[1, 2]", {}),
+    ],
+    ids=["two-megabytes", "invalid-grant", "not-an-object"],
+)
+def test_a_token_endpoint_that_misbehaves_signs_nobody_in(
+    world: World, server: Server, status: int, body: bytes, headers: dict[str, str]
+) -> None:
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    world.issuer.token_answer, world.issuer.token_headers = (status, body), headers
+    resp = _sign_in(server, world)
+    assert resp.status_code == 403 and "refused to exchange the sign-in code" in resp.text
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"aud": "ci-pipeline"},  # trusted for web identity, but not this sign-in's client
+        {"aud": [CLIENT_ID, "https://untrusted.example"]},  # an audience nobody trusts
+        {"aud": CLIENT_ID, "azp": "ci-pipeline"},  # authorized for another party
+    ],
+    ids=["other-client", "untrusted-extra-audience", "azp-another-client"],
+)
+def test_the_id_token_must_be_meant_for_this_client(
+    world: World, server: Server, claims: dict[str, object]
+) -> None:
+    world.admin.add_client_id_to_open_id_connect_provider(
+        OpenIDConnectProviderArn=world.provider_arn, ClientID="ci-pipeline"
+    )
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    world.issuer.extra_claims = claims
+    resp = _sign_in(server, world)
+    assert resp.status_code == 400 and "not meant for this sign-in" in unescape(resp.text)
+
+
+def test_the_code_and_verifier_never_follow_a_redirect(world: World, server: Server) -> None:
+    from http.server import BaseHTTPRequestHandler
+    from http.server import ThreadingHTTPServer
+    from threading import Thread
+
+    received: list[str] = []
+
+    class Elsewhere(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"] or 0)).decode())
+            self.send_response(400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    Thread(target=elsewhere.serve_forever, daemon=True).start()
+    try:
+        world.role("Mine", trust=_sub_trust(world, "user-1234"))
+        target = f"http://127.0.0.1:{elsewhere.server_port}/steal"
+        world.issuer.token_answer, world.issuer.token_headers = (307, b""), {"Location": target}
+        resp = _sign_in(server, world)
+        assert resp.status_code == 403 and received == []
+    finally:
+        elsewhere.shutdown()
+        elsewhere.server_close()

@@ -9,6 +9,8 @@ must be exactly the number of proxies. An entry that is not a plain IP address i
 dropped and the socket's peer kept: it would otherwise flow into rate-limit keys, audit
 rows and aws:SourceIp. The same proxies' X-Forwarded-Proto says whether the client
 came over TLS (aws:SecureTransport): a proxy that terminates TLS is the usual front.
+Each trusted proxy must then set or overwrite X-Forwarded-Proto; one that passes
+the client's along lets a plain-http client claim TLS.
 """
 
 from __future__ import annotations

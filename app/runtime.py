@@ -57,8 +57,9 @@ def recording_refusals(session: Session) -> Iterator[None]:
     """Run a call's work in a savepoint of `session`'s transaction. A refusal rolls the work
     back; the writes it carries (ServiceError.after_rollback: a wrong MFA code counts
     towards the lockout) are then made and committed at once, under the locks taken
-    before the savepoint, so the next call in line sees them: committed after the
-    transaction ended, parallel wrong codes were all checked before any was counted."""
+    before the savepoint, so the next call in line sees them. (Written in a transaction
+    of their own once the call's had ended, parallel wrong codes were all checked
+    before any was counted.)"""
     try:
         with session.begin_nested():
             yield

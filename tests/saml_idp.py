@@ -263,3 +263,31 @@ def encrypt_assertion(saml_response: str, sp_cert_pem: str) -> str:
     encrypted.addprevious(wrapper)
     wrapper.append(encrypted)
     return base64.b64encode(etree.tostring(root)).decode()
+
+
+def encrypted_id(name_id: str, sp_cert_pem: str) -> str:
+    """A <saml:EncryptedID> for `name_id`, encrypted to the SP as encrypt_assertion does."""
+    import xmlsec
+    from lxml import etree
+
+    saml = "urn:oasis:names:tc:SAML:2.0:assertion"
+    root = etree.fromstring(
+        f'<x xmlns:saml="{saml}"><saml:NameID>{escape(name_id)}</saml:NameID></x>'
+    )
+    manager = xmlsec.KeysManager()
+    manager.add_key(
+        xmlsec.Key.from_memory(sp_cert_pem, xmlsec.constants.KeyDataFormatCertPem, None)
+    )
+    template = xmlsec.template.encrypted_data_create(
+        root, xmlsec.constants.TransformAes128Cbc, type=xmlsec.constants.TypeEncElement, ns="xenc"
+    )
+    xmlsec.template.encrypted_data_ensure_cipher_value(template)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="dsig")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    context = xmlsec.EncryptionContext(manager)
+    context.key = xmlsec.Key.generate(
+        xmlsec.constants.KeyDataAes, 128, xmlsec.constants.KeyDataTypeSession
+    )
+    encrypted = context.encrypt_xml(template, root[0])
+    return f"<saml:EncryptedID>{etree.tostring(encrypted).decode()}</saml:EncryptedID>"

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import xmlsec
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.errors import OneLogin_Saml2_ValidationError as V
 from onelogin.saml2.response import OneLogin_Saml2_Response
@@ -180,6 +181,10 @@ class _Response(OneLogin_Saml2_Response):
         if self._query("/samlp:Response/saml:EncryptedAssertion"):
             self.encrypted = True
             self.decrypted_document = self._decrypt_assertion(deepcopy(self.document))
+            # What was ciphertext when _read looked: an EncryptedID inside, say, would be
+            # decrypted by xmlsec later (get_nameid_data).
+            if problem := references.document_problem(self.decrypted_document):
+                raise _refuse(f"The SAML response is refused: {problem.text}.", problem.reason)
 
     def _query(self, query: str, tagid: str | None = None) -> list[Any]:
         key = (bool(self.encrypted), query, tagid)  # which document, as the parent chooses
@@ -239,6 +244,8 @@ def _validate_with(
                 response.is_valid(request_data, request_id, raise_exceptions=True)
             error = None
             break
+        except ServiceError:
+            raise
         except Exception as err:  # mapped to AWS errors below
             log.debug("SAML validation with SP key %s failed: %r", key.kid, err)
             error = err
@@ -366,7 +373,7 @@ def _strict_checks(
     in_response_to = _in_response_to(response, confirmations)
     try:
         name_id_data = response.get_nameid_data()
-    except V as err:
+    except (V, xmlsec.Error) as err:  # an EncryptedID may not decrypt
         log.info("SAML NameID refused by python3-saml: %r", str(err))
         raise _refuse(
             "The SAML assertion's NameID is missing, empty, or meant for another service provider.",

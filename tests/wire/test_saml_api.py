@@ -22,6 +22,7 @@ from tests.conftest import Server
 from tests.saml_idp import AWS_ATTR
 from tests.saml_idp import TestIdp
 from tests.saml_idp import encrypt_assertion
+from tests.saml_idp import encrypted_id
 from tests.saml_idp import make_key_pair
 from tests.saml_idp import sibling_forgery
 
@@ -566,7 +567,13 @@ OUTSIDE_REFERENCES = {
 
 
 @pytest.mark.parametrize(
-    "case", [*OUTSIDE_REFERENCES, *ENCRYPTED_REFERENCES, "second-reference-encrypted"]
+    "case",
+    [
+        *OUTSIDE_REFERENCES,
+        *ENCRYPTED_REFERENCES,
+        "second-reference-encrypted",
+        "encrypted-id-in-encrypted-assertion",
+    ],
 )
 def test_nothing_outside_the_message_is_opened(
     world: SamlWorld,
@@ -597,10 +604,20 @@ def test_nothing_outside_the_message_is_opened(
             encrypted = base64.b64decode(encrypt_assertion(world.response(), sp_cert)).decode()
             hostile = ENCRYPTED_REFERENCES[case](encrypted, f"file://{fifo}")
             assertion, reason = base64.b64encode(hostile.encode()).decode(), "saml.unsafe_reference"
+        elif case == "encrypted-id-in-encrypted-assertion":  # ciphertext when first read
+            hostile_id = _cipher_reference()(
+                encrypted_id("alice@example.com", sp_cert), f"file://{fifo}"
+            )
+            signed = world.response(
+                assertion_hook=lambda x: re.sub(
+                    r"<saml:NameID[^>]*>.*?</saml:NameID>", lambda _: hostile_id, x, count=1
+                )
+            )
+            assertion, reason = encrypt_assertion(signed, sp_cert), "saml.unsafe_reference"
         elif case == "second-reference-encrypted":  # seen only once decrypted
             hook, _ = OUTSIDE_REFERENCES["second-reference"]
             signed = world.response(raw_xml_hook=lambda x: hook(x, f"file://{fifo}"))
-            assertion, reason = encrypt_assertion(signed, sp_cert), "saml.bad_signature"
+            assertion, reason = encrypt_assertion(signed, sp_cert), "saml.signature_wrapping"
         else:
             hook, reason = OUTSIDE_REFERENCES[case]
             assertion = world.response(raw_xml_hook=lambda x: hook(x, f"file://{fifo}"))

@@ -46,6 +46,7 @@ def test_set_client_reads_the_secret_from_stdin_and_seals_it(tmp_path: Path) -> 
     assert result.exit_code == 0 and "not in the provider's ClientIDList" in result.output  # type: ignore[attr-defined]
     for args, stdin in (
         (("--provider", arn, "--client-id", "web-app"), "\n"),  # empty secret
+        (("--provider", arn, "--client-id", "web-app"), "price-in-\u20ac\n"),  # not ASCII
         (("--provider", arn.replace("idp", "nope"), "--client-id", "x"), SECRET),
     ):
         assert run(*args, stdin=stdin).exit_code != 0  # type: ignore[attr-defined]

@@ -32,6 +32,9 @@ def set_client(account_id: str | None, provider_arn: str, client_id: str) -> Non
         secret = sys.stdin.readline().rstrip("\r\n")
     if not secret:
         raise click.ClickException("the client secret is empty")
+    if not (secret.isascii() and secret.isprintable()):
+        # It travels in HTTP Basic authentication, which IdPs read as ASCII.
+        raise click.ClickException("the client secret must be printable ASCII")
     from app.cli import _start
     from app.cli import account_or_root
 

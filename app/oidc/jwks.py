@@ -26,9 +26,11 @@ Times come from the application clock, which tests move.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import json
+import socket
 import ssl
 import threading
 import time
@@ -144,6 +146,11 @@ def _request(
 ) -> bytes:
     conn = _connection(parts, context, deadline)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # Socket timeouts bound each read, not the whole: a status line or headers sent a byte
+    # a second would hold the worker. At the deadline the connection is cut under it.
+    cutoff = threading.Timer(_remaining(deadline), _cut, args=(conn,))
+    cutoff.daemon = True
+    cutoff.start()
     try:
         if form is None:
             conn.request("GET", target, headers={"Accept": "application/json"})
@@ -166,7 +173,15 @@ def _request(
                 raise InvalidIdentityTokenError(_NO_KEYS, reason="oidc.document_too_large")
         return bytes(body)
     finally:
+        cutoff.cancel()
         conn.close()
+
+
+def _cut(conn: http.client.HTTPConnection) -> None:
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _read_some(

@@ -204,11 +204,10 @@ def _check_meant_for(token: ValidatedToken, provider: OidcProvider) -> None:
     client = provider.browser_client_id
     aud = token.claims.get("aud")
     audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    azp = token.claims.get("azp")
     if (
         client not in audiences
         or any(a not in provider.client_ids for a in audiences)
-        or (azp is not None and azp != client)
+        or ("azp" in token.claims and token.claims["azp"] != client)
     ):
         raise InvalidIdentityTokenError(
             "The ID token is not meant for this sign-in's client.", reason="oidc.wrong_client"
@@ -223,13 +222,14 @@ def _exchange(provider: OidcProvider, secret: str, code: str, verifier: str) -> 
     body = prepare_token_request(
         "authorization_code", code=code, redirect_uri=_redirect_uri(), code_verifier=verifier
     )
-    _, headers, body = ClientAuth(provider.browser_client_id, secret).prepare(
-        "POST", token_url, {}, body
-    )
     try:
+        _, headers, body = ClientAuth(provider.browser_client_id, secret).prepare(
+            "POST", token_url, {}, body
+        )
         tokens = fetch_json(token_url, provider.thumbprints, Form(body, headers))
-    except ServiceError as err:
-        log.info("token endpoint of %s refused the code: %s", provider.issuer, err.reason)
+    except (ServiceError, UnicodeEncodeError) as err:  # Basic auth is Latin-1
+        why = err.reason if isinstance(err, ServiceError) else "client id or secret not Latin-1"
+        log.info("token endpoint of %s refused the code: %s", provider.issuer, why)
         raise IdpRejectedClaimError(
             "The identity provider refused to exchange the sign-in code.",
             reason="oidc.code_refused",

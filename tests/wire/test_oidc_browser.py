@@ -268,3 +268,46 @@ def test_the_code_and_verifier_never_follow_a_redirect(world: World, server: Ser
     finally:
         elsewhere.shutdown()
         elsewhere.server_close()
+
+
+def test_a_token_endpoint_trickling_its_headers_is_cut_off(
+    world: World, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import threading
+    import time
+
+    from app.oidc.jwks import FETCH_SECONDS
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def trickle() -> None:  # a status line, then a header a byte a second, for 30 s
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            for _ in range(30):
+                if done.wait(1):
+                    break
+                conn.sendall(b"a")
+
+    threading.Thread(target=trickle, daemon=True).start()
+    document = world.issuer.document
+
+    def discovery(path: str):  # type: ignore[no-untyped-def]
+        answer = document(path)
+        if isinstance(answer, dict) and "token_endpoint" in answer:
+            answer["token_endpoint"] = f"http://127.0.0.1:{listener.getsockname()[1]}/token"
+        return answer
+
+    monkeypatch.setattr(world.issuer, "document", discovery)
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    started = time.monotonic()
+    try:
+        resp = _sign_in(server, world)
+        waited = time.monotonic() - started
+    finally:
+        done.set()
+        listener.close()
+    assert resp.status_code == 403 and waited < FETCH_SECONDS + 5  # not the trickle's 30 s

@@ -46,6 +46,11 @@ _TRANSFORMS = (f"{{{_DS}}}Transform", f"{{{_DS}}}CanonicalizationMethod")
 _SAME_DOCUMENT_ID = re.compile(r"#[A-Za-z_][A-Za-z0-9_.-]*")
 #: Attributes xmlsec acts on, read by local name.
 _WATCHED = ("URI", "Algorithm")
+#: Key agreement and derivation (xmlsec 1.3): a PBKDF2 iteration count is the sender's to
+#: choose, and IdPs encrypt to an SP's RSA key with a plain EncryptedKey.
+_XENC11 = "http://www.w3.org/2009/xmlenc11#"
+_KEY_AGREEMENT = f"{{{_XENC}}}AgreementMethod"
+_RSA_OAEP_MGF = f"{{{_XENC11}}}MGF"
 
 
 class Problem(NamedTuple):
@@ -61,6 +66,7 @@ _OUTSIDE = Problem(
     "saml.unsafe_reference", "it refers to something other than an element of the message"
 )
 _TRANSFORM = Problem("saml.unsafe_reference", "it names a transform IdPs do not sign with")
+_DERIVED = Problem("saml.unsafe_reference", "its key is agreed or derived, not encrypted to us")
 
 
 def _each(tree: Any, *tags: str) -> Iterator[Any]:
@@ -70,11 +76,15 @@ def _each(tree: Any, *tags: str) -> Iterator[Any]:
 
 def outside_reference(tree: Any) -> Problem | None:
     """Why `tree` (a signature, an encrypted element) must not reach xmlsec, or None: a
-    URI other than a bare ID, a transform no IdP signs with, or either attribute in a
-    namespace, on any element in it."""
+    URI other than a bare ID, a transform no IdP signs with, either attribute in a
+    namespace, or key agreement or derivation, anywhere in it."""
     for element in tree.iter():
         if not isinstance(element.tag, str):
             continue
+        if element.tag == _KEY_AGREEMENT or (
+            element.tag.startswith(f"{{{_XENC11}}}") and element.tag != _RSA_OAEP_MGF
+        ):
+            return _DERIVED
         for name, value in element.attrib.items():
             local = etree.QName(name).localname if name.startswith("{") else name
             if local not in _WATCHED:

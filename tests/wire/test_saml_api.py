@@ -510,6 +510,15 @@ ENCRYPTED_REFERENCES = {
     "key-info-reference": _in_encrypted_key_info(
         '<dsig11:KeyInfoReference xmlns:dsig11="http://www.w3.org/2009/xmldsig11#" URI="{uri}"/>'
     ),
+    # Key agreement and PBKDF2 (xmlsec 1.3): the iteration count would be the sender's.
+    "key-agreement": _in_encrypted_key_info(
+        '<xenc:AgreementMethod Algorithm="http://www.w3.org/2009/xmlenc11#ECDH-ES"/>'
+    ),
+    "derived-key": _in_encrypted_key_info(
+        '<xenc11:DerivedKey xmlns:xenc11="http://www.w3.org/2009/xmlenc11#">'
+        '<xenc11:KeyDerivationMethod Algorithm="http://www.w3.org/2009/xmlenc11#pbkdf2"/>'
+        "</xenc11:DerivedKey>"
+    ),
     "retrieval-method-xpointer": _in_encrypted_key_info(
         '<ds:RetrievalMethod xmlns:ds="http://www.w3.org/2000/09/xmldsig#" '
         'URI="#xpointer(//*[count(//*) = 0])"/>'

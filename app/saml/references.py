@@ -49,8 +49,6 @@ _WATCHED = ("URI", "Algorithm")
 #: Key agreement and derivation (xmlsec 1.3): a PBKDF2 iteration count is the sender's to
 #: choose, and IdPs encrypt to an SP's RSA key with a plain EncryptedKey.
 _XENC11 = "http://www.w3.org/2009/xmlenc11#"
-_KEY_AGREEMENT = f"{{{_XENC}}}AgreementMethod"
-_RSA_OAEP_MGF = f"{{{_XENC11}}}MGF"
 
 
 class Problem(NamedTuple):
@@ -74,27 +72,34 @@ def _each(tree: Any, *tags: str) -> Iterator[Any]:
     return itertools.chain.from_iterable(tree.iter(tag) for tag in tags)
 
 
+#: Every URI or Algorithm attribute at or under an element, in any namespace (XPath sees
+#: them as xmlsec does, by local name), and every key agreement or derivation element.
+_WATCHED_ATTRIBUTES = etree.XPath(
+    "descendant-or-self::*/@*[local-name() = 'URI' or local-name() = 'Algorithm']"
+)
+_KEY_DERIVATION = etree.XPath(
+    "descendant-or-self::xenc:AgreementMethod"
+    " | descendant-or-self::xenc11:*[not(self::xenc11:MGF)]",
+    namespaces={"xenc": _XENC, "xenc11": _XENC11},
+)
+
+
 def outside_reference(tree: Any) -> Problem | None:
     """Why `tree` (a signature, an encrypted element) must not reach xmlsec, or None: a
     URI other than a bare ID, a transform no IdP signs with, either attribute in a
     namespace, or key agreement or derivation, anywhere in it."""
-    for element in tree.iter():
-        if not isinstance(element.tag, str):
-            continue
-        if element.tag == _KEY_AGREEMENT or (
-            element.tag.startswith(f"{{{_XENC11}}}") and element.tag != _RSA_OAEP_MGF
-        ):
-            return _DERIVED
-        for name, value in element.attrib.items():
-            local = etree.QName(name).localname if name.startswith("{") else name
-            if local not in _WATCHED:
-                continue
-            if name != local:
+    if _KEY_DERIVATION(tree):
+        return _DERIVED
+    for value in _WATCHED_ATTRIBUTES(tree):
+        name = value.attrname  # "URI", or "{namespace}URI"
+        if name == "URI":
+            if not _SAME_DOCUMENT_ID.fullmatch(value):
                 return _OUTSIDE
-            if local == "URI" and not _SAME_DOCUMENT_ID.fullmatch(value):
-                return _OUTSIDE
-            if local == "Algorithm" and element.tag in _TRANSFORMS and value not in SAFE_TRANSFORMS:
+        elif name == "Algorithm":
+            if value.getparent().tag in _TRANSFORMS and value not in SAFE_TRANSFORMS:
                 return _TRANSFORM
+        else:
+            return _OUTSIDE  # in a namespace: xmlsec would read it all the same
     return None
 
 

@@ -15,6 +15,7 @@ from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 from xml.sax.saxutils import escape
 from xml.sax.saxutils import quoteattr
 
@@ -234,21 +235,20 @@ def _strip_declaration(xml: str | bytes) -> str:
     return text
 
 
-def encrypt_assertion(saml_response: str, sp_cert_pem: str) -> str:
-    """Encrypt the (already signed) assertion to the SP's certificate, as IdPs that
+def _encrypt(element: Any, sp_cert_pem: str) -> Any:
+    """Replace `element` with its EncryptedData, to the SP's certificate, as IdPs that
     encrypt do: AES-128-CBC content key wrapped with RSA-OAEP."""
     import xmlsec
-    from lxml import etree
 
-    root = etree.fromstring(base64.b64decode(saml_response))
-    saml = "urn:oasis:names:tc:SAML:2.0:assertion"
-    assertion = root.find(f"{{{saml}}}Assertion")
     manager = xmlsec.KeysManager()
     manager.add_key(
         xmlsec.Key.from_memory(sp_cert_pem, xmlsec.constants.KeyDataFormatCertPem, None)
     )
     template = xmlsec.template.encrypted_data_create(
-        root, xmlsec.constants.TransformAes128Cbc, type=xmlsec.constants.TypeEncElement, ns="xenc"
+        element.getroottree().getroot(),
+        xmlsec.constants.TransformAes128Cbc,
+        type=xmlsec.constants.TypeEncElement,
+        ns="xenc",
     )
     xmlsec.template.encrypted_data_ensure_cipher_value(template)
     key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="dsig")
@@ -258,7 +258,16 @@ def encrypt_assertion(saml_response: str, sp_cert_pem: str) -> str:
     context.key = xmlsec.Key.generate(
         xmlsec.constants.KeyDataAes, 128, xmlsec.constants.KeyDataTypeSession
     )
-    encrypted = context.encrypt_xml(template, assertion)
+    return context.encrypt_xml(template, element)
+
+
+def encrypt_assertion(saml_response: str, sp_cert_pem: str) -> str:
+    """Encrypt the (already signed) assertion to the SP's certificate."""
+    from lxml import etree
+
+    root = etree.fromstring(base64.b64decode(saml_response))
+    saml = "urn:oasis:names:tc:SAML:2.0:assertion"
+    encrypted = _encrypt(root.find(f"{{{saml}}}Assertion"), sp_cert_pem)
     wrapper = etree.Element(f"{{{saml}}}EncryptedAssertion")
     encrypted.addprevious(wrapper)
     wrapper.append(encrypted)
@@ -267,27 +276,11 @@ def encrypt_assertion(saml_response: str, sp_cert_pem: str) -> str:
 
 def encrypted_id(name_id: str, sp_cert_pem: str) -> str:
     """A <saml:EncryptedID> for `name_id`, encrypted to the SP as encrypt_assertion does."""
-    import xmlsec
     from lxml import etree
 
     saml = "urn:oasis:names:tc:SAML:2.0:assertion"
     root = etree.fromstring(
         f'<x xmlns:saml="{saml}"><saml:NameID>{escape(name_id)}</saml:NameID></x>'
     )
-    manager = xmlsec.KeysManager()
-    manager.add_key(
-        xmlsec.Key.from_memory(sp_cert_pem, xmlsec.constants.KeyDataFormatCertPem, None)
-    )
-    template = xmlsec.template.encrypted_data_create(
-        root, xmlsec.constants.TransformAes128Cbc, type=xmlsec.constants.TypeEncElement, ns="xenc"
-    )
-    xmlsec.template.encrypted_data_ensure_cipher_value(template)
-    key_info = xmlsec.template.encrypted_data_ensure_key_info(template, ns="dsig")
-    encrypted_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.constants.TransformRsaOaep)
-    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
-    context = xmlsec.EncryptionContext(manager)
-    context.key = xmlsec.Key.generate(
-        xmlsec.constants.KeyDataAes, 128, xmlsec.constants.KeyDataTypeSession
-    )
-    encrypted = context.encrypt_xml(template, root[0])
+    encrypted = _encrypt(root[0], sp_cert_pem)
     return f"<saml:EncryptedID>{etree.tostring(encrypted).decode()}</saml:EncryptedID>"

@@ -1,5 +1,6 @@
 """The places fedbridge changes python3-saml: work it repeats on every call is done once,
-and no signature reaches xmlsec that refers outside its message (app.saml.references).
+and its time checks use the service clock (times_checked_at). What of a message reaches
+xmlsec at all is app.saml.references' to say, before python3-saml sees it.
 
 Schemas. python3-saml validates every Response against the SAML XML schema and
 parses that schema from disk each time: a millisecond per call, most of a call's
@@ -48,8 +49,6 @@ from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from onelogin.saml2.utils import return_false_on_exception
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
-
-from app.saml.references import signature_problem
 
 #: Every schema python3-saml validates with (responses, logout messages, metadata).
 SCHEMAS = ("saml-schema-protocol-2.0.xsd", "saml-schema-metadata-2.0.xsd")
@@ -105,13 +104,7 @@ def _validate_node_sign(
     validatecert: bool = False,
     debug: bool = False,
 ) -> bool:
-    """OneLogin_Saml2_Utils.validate_node_sign, with the certificate's key loaded once, for
-    signatures that refer to nothing outside their message (app.saml.references)."""
-    if problem := signature_problem(signature_node):
-        raise OneLogin_Saml2_ValidationError(
-            f"Signature validation failed. SAML Response rejected: {problem.text}.",
-            OneLogin_Saml2_ValidationError.INVALID_SIGNATURE,
-        )
+    """OneLogin_Saml2_Utils.validate_node_sign, with the certificate's key loaded once."""
     if validatecert or not cert:
         return bool(
             _python3_saml_validate_node_sign(

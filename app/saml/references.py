@@ -44,10 +44,6 @@ SAFE_TRANSFORMS = frozenset(
 _TRANSFORMS = (f"{{{_DS}}}Transform", f"{{{_DS}}}CanonicalizationMethod")
 #: A bare ID in this message: no XPointer, which xmlsec would evaluate.
 _SAME_DOCUMENT_ID = re.compile(r"#[A-Za-z_][A-Za-z0-9_.-]*")
-#: Attributes xmlsec acts on, read by local name.
-_WATCHED = ("URI", "Algorithm")
-#: Key agreement and derivation (xmlsec 1.3): a PBKDF2 iteration count is the sender's to
-#: choose, and IdPs encrypt to an SP's RSA key with a plain EncryptedKey.
 _XENC11 = "http://www.w3.org/2009/xmlenc11#"
 
 
@@ -73,7 +69,9 @@ def _each(tree: Any, *tags: str) -> Iterator[Any]:
 
 
 #: Every URI or Algorithm attribute at or under an element, in any namespace (XPath sees
-#: them as xmlsec does, by local name), and every key agreement or derivation element.
+#: them as xmlsec does, by local name); and every key agreement or derivation element
+#: (xmlsec 1.3): a PBKDF2 iteration count is the sender's to choose, and IdPs encrypt to
+#: an SP's RSA key with a plain EncryptedKey.
 _WATCHED_ATTRIBUTES = etree.XPath(
     "descendant-or-self::*/@*[local-name() = 'URI' or local-name() = 'Algorithm']"
 )

@@ -150,12 +150,18 @@ def _read(saml_response: str) -> _Document:
         raise _refuse("The SAML response is not well-formed XML.", "saml.malformed") from None
     if root.tag != f"{{{C.NS_SAMLP}}}Response":
         raise _refuse("The document is not a SAML 2.0 Response.", "saml.malformed")
-    if problem := references.document_problem(root):
-        raise _refuse(f"The SAML response is refused: {problem.text}.", problem.reason)
+    _check_references(root)
     issuers = root.findall("saml:Issuer", _NS) or root.findall("saml:Assertion/saml:Issuer", _NS)
     if len(issuers) != 1 or not (issuers[0].text or "").strip():
         raise _refuse("The SAML response names no single Issuer.", "saml.wrong_issuer")
     return _Document(xml, root, (issuers[0].text or "").strip())
+
+
+def _check_references(root: Any) -> None:
+    """Every signature and encrypted element python3-saml will hand xmlsec, checked first
+    (app.saml.references): the message as read, then an assertion once decrypted."""
+    if problem := references.document_problem(root):
+        raise _refuse(f"The SAML response is refused: {problem.text}.", problem.reason)
 
 
 class _Response(OneLogin_Saml2_Response):
@@ -183,8 +189,7 @@ class _Response(OneLogin_Saml2_Response):
             self.decrypted_document = self._decrypt_assertion(deepcopy(self.document))
             # What was ciphertext when _read looked: an EncryptedID inside, say, would be
             # decrypted by xmlsec later (get_nameid_data).
-            if problem := references.document_problem(self.decrypted_document):
-                raise _refuse(f"The SAML response is refused: {problem.text}.", problem.reason)
+            _check_references(self.decrypted_document)
 
     def _query(self, query: str, tagid: str | None = None) -> list[Any]:
         key = (bool(self.encrypted), query, tagid)  # which document, as the parent chooses

@@ -10,10 +10,10 @@ from dataclasses import field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet
-
 from app.clock import Clock
 from app.clock import SystemClock
+from app.crypto import SecretBox
+from app.crypto import master_keys
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _ACCOUNT_ID = re.compile(r"[0-9]{12}")
@@ -76,14 +76,13 @@ class Settings:
         if self.redis_url is not None and urlsplit(self.redis_url).scheme not in _REDIS_SCHEMES:
             raise ConfigError("FEDBRIDGE_REDIS_URL must be a redis://, rediss:// or unix:// URL")
         if self.master_key is not None:
-            for key in filter(None, (k.strip() for k in self.master_key.split(","))):
-                try:
-                    Fernet(key.encode())
-                except (ValueError, TypeError):
-                    raise ConfigError(
-                        "FEDBRIDGE_MASTER_KEY must be one or more (comma-separated) Fernet "
-                        "keys: 32 bytes, url-safe base64"
-                    ) from None
+            try:
+                SecretBox(master_keys(self.master_key))
+            except (ValueError, TypeError):
+                raise ConfigError(
+                    "FEDBRIDGE_MASTER_KEY must be one or more (comma-separated) Fernet "
+                    "keys: 32 bytes, url-safe base64"
+                ) from None
 
     @property
     def sqlalchemy_url(self) -> str:

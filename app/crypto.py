@@ -50,8 +50,13 @@ class SecretBox:
     @classmethod
     def from_settings(cls, master_key: str | None, data_dir: Path) -> SecretBox:
         if master_key:
-            return cls([k.strip().encode() for k in master_key.split(",") if k.strip()])
+            return cls(master_keys(master_key))
         return cls([_load_or_create_key_file(data_dir / "master.key")])
+
+
+def master_keys(text: str) -> list[bytes]:
+    """FEDBRIDGE_MASTER_KEY: one or more Fernet keys, comma-separated, the first encrypting."""
+    return [k.strip().encode() for k in text.split(",") if k.strip()]
 
 
 def _load_or_create_key_file(path: Path) -> bytes:

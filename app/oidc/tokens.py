@@ -160,12 +160,17 @@ def _numeric_date(claims: Mapping[str, Any], name: str, *, required: bool = Fals
     return seconds
 
 
+def audiences(claims: Mapping[str, Any]) -> list[Any]:
+    """The token's aud as a list (one string, or a list of them)."""
+    aud = claims.get("aud")
+    return [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+
+
 def _audience(claims: Mapping[str, Any], client_ids: list[str]) -> str:
-    aud, azp = claims.get("aud"), claims.get("azp")
-    if aud is None and azp is None:  # AWS's words; GitLab's CI tokens once lacked it
+    azp = claims.get("azp")
+    if claims.get("aud") is None and azp is None:  # AWS's words; GitLab's CI tokens lacked it
         raise _invalid("Missing a required claim: aud", "jwt.no_aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
-    candidates = [azp, *audiences] if isinstance(azp, str) else audiences
+    candidates = [azp, *audiences(claims)] if isinstance(azp, str) else audiences(claims)
     for candidate in candidates:
         if isinstance(candidate, str) and candidate in client_ids:
             return candidate

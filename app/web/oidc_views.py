@@ -43,6 +43,7 @@ from app.oidc.jwks import fetch_json
 from app.oidc.jwks import issuer_may_send_us_to
 from app.oidc.tokens import TokenValidator
 from app.oidc.tokens import ValidatedToken
+from app.oidc.tokens import audiences
 from app.web.common import audit
 from app.web.common import now
 from app.web.common import page_error
@@ -201,12 +202,10 @@ def _check_meant_for(token: ValidatedToken, provider: OidcProvider) -> None:
     """OpenID Connect Core 3.1.3.7: the ID token's aud must list this client, and no
     audience the provider does not trust; an azp must be this client. (The validator
     admits any client of the provider's list, as AssumeRoleWithWebIdentity does.)"""
-    client = provider.browser_client_id
-    aud = token.claims.get("aud")
-    audiences = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    client, listed = provider.browser_client_id, audiences(token.claims)
     if (
-        client not in audiences
-        or any(a not in provider.client_ids for a in audiences)
+        client not in listed
+        or any(a not in provider.client_ids for a in listed)
         or ("azp" in token.claims and token.claims["azp"] != client)
     ):
         raise InvalidIdentityTokenError(

@@ -11,12 +11,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from typing import cast
 
 from sqlalchemy import Connection
+from sqlalchemy import CursorResult
 from sqlalchemy import Dialect
 from sqlalchemy import Engine
+from sqlalchemy import delete
 from sqlalchemy import insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
 
 from app.db.engine import Autocommit
 from app.db.engine import DriverStatement
@@ -103,3 +108,23 @@ class AuditLog:
         # The formatters in app.logs write the fields: as an object in JSON lines, as
         # quoted pairs in text lines. The message names nothing a caller sent.
         log.info("audit", extra={"audit": fields})
+
+
+#: Rows deleted per transaction when pruning: workers writing their own records wait
+#: for one batch at most, never for the whole prune.
+PRUNE_BATCH = 5000
+
+
+def prune(sessions: sessionmaker[Session], before: datetime) -> int:
+    """Delete the records older than `before`, oldest first; how many went."""
+    older = select(AuditEvent.id).where(AuditEvent.at < before).order_by(AuditEvent.id)
+    deleted = 0
+    while True:
+        with sessions.begin() as session:
+            batch = session.execute(
+                delete(AuditEvent).where(AuditEvent.id.in_(older.limit(PRUNE_BATCH)))
+            )
+        count = cast(CursorResult[Any], batch).rowcount  # a DELETE's result is a cursor's
+        deleted += count
+        if count < PRUNE_BATCH:
+            return deleted

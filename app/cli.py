@@ -1,4 +1,4 @@
-"""The `fedbridge` command: serve, init, account create, audit."""
+"""The `fedbridge` command: serve, init, account create, audit, audit-prune."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ from sqlalchemy.exc import InterfaceError
 from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.exc import OperationalError
 
+from app import audit as audit_log
+from app import ids
 from app.arn import is_account_id
+from app.audit import AuditRecord
 from app.config import ConfigError
 from app.config import Settings
 from app.crypto import SecretUnreadableError
@@ -177,8 +180,20 @@ def _register_federation_commands() -> None:
 _register_federation_commands()
 
 
+def _utc_time(value: str, option: str) -> datetime:
+    """An ISO 8601 time from the command line; one without a zone is UTC."""
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            "use ISO 8601, e.g. 2026-01-31T12:00:00+00:00", param_hint=option
+        ) from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 @main.command()
 @click.option("--since", help="ISO 8601 time (UTC unless it says); only events at or after it.")
+@click.option("--until", help="ISO 8601 time (UTC unless it says); only events before it.")
 @click.option("--action", "action_name", help='e.g. "iam:CreateRole".')
 @click.option("--principal", help="Caller ARN.")
 @click.option("--account", "account_id", help="Account id.")
@@ -196,13 +211,9 @@ def audit(**filters: Any) -> None:
     runtime = _start()
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
     if filters["since"]:
-        try:
-            since = datetime.fromisoformat(filters["since"])
-        except ValueError:
-            raise click.BadParameter(
-                "use ISO 8601, e.g. 2026-01-31T12:00:00+00:00", param_hint="--since"
-            ) from None
-        stmt = stmt.where(AuditEvent.at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
+        stmt = stmt.where(AuditEvent.at >= _utc_time(filters["since"], "--since"))
+    if filters["until"]:
+        stmt = stmt.where(AuditEvent.at < _utc_time(filters["until"], "--until"))
     for column, key in (
         (AuditEvent.action, "action_name"),
         (AuditEvent.principal, "principal"),
@@ -218,6 +229,32 @@ def audit(**filters: Any) -> None:
             row = {c.name: getattr(event, c.name) for c in AuditEvent.__table__.columns}
             row["at"] = event.at.isoformat()
             click.echo(json.dumps(row, sort_keys=True))
+
+
+@main.command("audit-prune")
+@click.option(
+    "--before",
+    required=True,
+    help="ISO 8601 time (UTC unless it says); events before it are deleted.",
+)
+def audit_prune(before: str) -> None:
+    """Delete old audit events (keep what you need first: `fedbridge audit --until`).
+
+    Nothing else deletes them: every call writes one."""
+    cutoff = _utc_time(before, "--before")
+    runtime = _start()
+    deleted = audit_log.prune(runtime.sessions, cutoff)
+    # The prune is itself on record: who reads the trail later sees where it starts.
+    runtime.audit.write(
+        AuditRecord(
+            runtime.clock.now(),
+            ids.request_id(),
+            "cli:AuditPrune",
+            "allowed",
+            detail={"before": cutoff.isoformat(), "deleted": deleted},
+        )
+    )
+    click.echo(f"deleted {deleted} audit events before {cutoff.isoformat()}")
 
 
 @main.command()

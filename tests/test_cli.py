@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from app.audit import AuditRecord
 from app.cli import main
 from app.config import Settings
+from app.db.models import AuditEvent
 from app.runtime import Runtime
 
 
@@ -146,6 +148,46 @@ def test_audit_filters(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-
     assert len(run("audit", "--since", "2020-01-01").stdout.splitlines()) == 3  # UTC when unsaid
     assert run("audit", "--since", "2999-01-01").stdout == ""
     run("audit", "--limit", "0", ok=False)
+
+
+def test_audit_prune_keeps_the_newer_events_and_says_it_ran(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    runtime = Runtime.start(Settings(data_dir=tmp_path / "var"))
+    for day in (1, 2, 3, 4):
+        at = datetime(2026, 1, day, 12, tzinfo=UTC)
+        runtime.audit.write(AuditRecord(at, "r", f"iam:Day{day}", "allowed"))
+    runtime.engine.dispose()
+
+    def actions(*args: str) -> list[str]:
+        return [json.loads(line)["action"] for line in run("audit", *args).stdout.splitlines()]
+
+    # What a prune would take, read first (--until is exclusive, as --before is).
+    assert actions("--until", "2026-01-03T12:00:00") == ["iam:Day1", "iam:Day2"]
+    assert "ISO 8601" in run("audit-prune", "--before", "last week", ok=False).output
+    assert "--before" in run("audit-prune", ok=False).output
+    assert actions() == ["iam:Day1", "iam:Day2", "iam:Day3", "iam:Day4"]  # refusals delete nothing
+
+    out = run("audit-prune", "--before", "2026-01-03T12:00:00").stdout
+    assert out == "deleted 2 audit events before 2026-01-03T12:00:00+00:00\n"
+    assert actions()[:2] == ["iam:Day3", "iam:Day4"]
+    (prune,) = (
+        json.loads(line) for line in run("audit", "--action", "cli:AuditPrune").stdout.splitlines()
+    )
+    assert prune["detail"] == {"before": "2026-01-03T12:00:00+00:00", "deleted": 2}
+
+
+def test_audit_prune_deletes_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app import audit
+
+    runtime = Runtime.start(Settings(data_dir=tmp_path / "var"))
+    monkeypatch.setattr(audit, "PRUNE_BATCH", 3)
+    old = datetime(2026, 1, 1, tzinfo=UTC)
+    for n in range(7):
+        runtime.audit.write(AuditRecord(old, "r", f"iam:Old{n}", "allowed"))
+    runtime.audit.write(AuditRecord(datetime(2026, 2, 1, tzinfo=UTC), "r", "iam:New", "allowed"))
+    assert audit.prune(runtime.sessions, datetime(2026, 1, 2, tzinfo=UTC)) == 7
+    with runtime.sessions() as session:
+        assert list(session.scalars(select(AuditEvent.action))) == ["iam:New"]
 
 
 def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

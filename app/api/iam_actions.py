@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
+from app.api.tags import list_resource_tags
 from app.api.tags import tag_context
+from app.api.tags import tag_resource
 from app.api.tags import tags_shape
+from app.api.tags import untag_resource
 from app.db.models import AccessKey
+from app.db.models import Account
 from app.db.models import Group
 from app.db.models import ManagedPolicy
 from app.db.models import PolicyVersion
 from app.db.models import Role
 from app.db.models import User
 from app.errors import ValidationError
+from app.iam import names
 from app.iam.service import IamService
 from app.iam.service import Page
 from app.iam.service import page_of
@@ -67,7 +73,10 @@ def role_shape(iam: IamService, role: Role, *, with_tags: bool = True) -> dict[s
     }
 
 
-def policy_shape(iam: IamService, policy: ManagedPolicy) -> dict[str, Any]:
+def policy_shape(
+    iam: IamService, policy: ManagedPolicy, *, with_tags: bool = False
+) -> dict[str, Any]:
+    """ListPolicies leaves the tags out, as AWS does."""
     return {
         "PolicyName": policy.name,
         "PolicyId": policy.policy_id,
@@ -80,6 +89,7 @@ def policy_shape(iam: IamService, policy: ManagedPolicy) -> dict[str, Any]:
         "Description": policy.description,
         "CreateDate": policy.created_at,
         "UpdateDate": policy.updated_at,
+        "Tags": (tags_shape(iam.tags_of("policy", policy.pk)) or None) if with_tags else None,
     }
 
 
@@ -134,16 +144,27 @@ def owner_arn(call: Call, kind: str, name: str) -> str:
 # --- users -------------------------------------------------------------------------
 
 
+def _no_permissions_boundary(call: Call) -> None:
+    """fedbridge does not evaluate permissions boundaries. Setting one and having it
+    ignored would leave the entity with more power than its creator meant: refuse."""
+    if "PermissionsBoundary" in call.params:
+        raise ValidationError(
+            "Permissions boundaries are not supported by this service: the entity was not "
+            "created. Limit it with its own policies instead."
+        )
+
+
 @action("iam", "CreateUser")
 def create_user(call: Call) -> Result:
     iam, p = call.services.iam, call.params
+    _no_permissions_boundary(call)
     name, path, tags = p.req("UserName"), p.get("Path"), p.tags()
     call.authorize("iam:CreateUser", iam.arn("user", path or "/", name), **tag_context(tags))
     user = iam.create_user(name, path, tags)
     return {"User": user_shape(iam, user, with_tags=True)}
 
 
-def _user_or_self(call: Call, action_name: str) -> User | None:
+def user_or_self(call: Call, action_name: str) -> User | None:
     """The named user, or the caller itself when UserName is omitted (None for root)."""
     iam, name = call.services.iam, call.params.get("UserName")
     caller = call.signer
@@ -162,10 +183,12 @@ def _user_or_self(call: Call, action_name: str) -> User | None:
 @action("iam", "GetUser")
 def get_user(call: Call) -> Result:
     iam = call.services.iam
-    user = _user_or_self(call, "iam:GetUser")
+    user = user_or_self(call, "iam:GetUser")
     if user is None:
         caller = call.signer
-        return {"User": {"UserId": caller.account_id, "Arn": caller.arn, "CreateDate": None}}
+        account = iam.session.get(Account, caller.account_id)
+        created = account.created_at if account else None
+        return {"User": {"UserId": caller.account_id, "Arn": caller.arn, "CreateDate": created}}
     return {"User": user_shape(iam, user, with_tags=True)}
 
 
@@ -221,7 +244,7 @@ def list_user_tags(call: Call) -> Result:
 
 @action("iam", "CreateAccessKey")
 def create_access_key(call: Call) -> Result:
-    user = _user_or_self(call, "iam:CreateAccessKey")
+    user = user_or_self(call, "iam:CreateAccessKey")
     key, secret = call.services.iam.create_access_key(user)
     shape = key_shape(key, user.name if user else None)
     shape["SecretAccessKey"] = secret
@@ -231,7 +254,7 @@ def create_access_key(call: Call) -> Result:
 
 @action("iam", "ListAccessKeys")
 def list_access_keys(call: Call) -> Result:
-    user = _user_or_self(call, "iam:ListAccessKeys")
+    user = user_or_self(call, "iam:ListAccessKeys")
     keys = call.services.iam.access_keys(user)
     name = user.name if user else None
     page = page_of(keys, lambda k: k.access_key_id, *paging(call))
@@ -240,7 +263,7 @@ def list_access_keys(call: Call) -> Result:
 
 @action("iam", "UpdateAccessKey")
 def update_access_key(call: Call) -> Result:
-    user = _user_or_self(call, "iam:UpdateAccessKey")
+    user = user_or_self(call, "iam:UpdateAccessKey")
     p = call.params
     call.services.iam.update_access_key(user, p.req("AccessKeyId"), p.req("Status"))
     return None
@@ -248,7 +271,7 @@ def update_access_key(call: Call) -> Result:
 
 @action("iam", "DeleteAccessKey")
 def delete_access_key(call: Call) -> Result:
-    user = _user_or_self(call, "iam:DeleteAccessKey")
+    user = user_or_self(call, "iam:DeleteAccessKey")
     call.services.iam.delete_access_key(user, call.params.req("AccessKeyId"))
     return None
 
@@ -322,6 +345,7 @@ def delete_group(call: Call) -> Result:
 @action("iam", "CreateRole")
 def create_role(call: Call) -> Result:
     iam, p = call.services.iam, call.params
+    _no_permissions_boundary(call)
     name, path, tags = p.req("RoleName"), p.get("Path"), p.tags()
     call.authorize("iam:CreateRole", iam.arn("role", path or "/", name), **tag_context(tags))
     role = iam.create_role(
@@ -360,6 +384,25 @@ def update_role(call: Call) -> Result:
     return {}
 
 
+@action("iam", "UpdateRoleDescription")
+def update_role_description(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    name = p.req("RoleName")
+    call.authorize("iam:UpdateRoleDescription", owner_arn(call, "role", name))
+    iam.update_role(name, p.req("Description"), None)
+    return {"Role": role_shape(iam, iam.role(name))}
+
+
+@action("iam", "ListInstanceProfilesForRole")
+def list_instance_profiles_for_role(call: Call) -> Result:
+    """There are no instance profiles here (no instances): always an empty list, which
+    is what tools that tidy them up before DeleteRole (Terraform) need to read."""
+    iam, name = call.services.iam, call.params.req("RoleName")
+    call.authorize("iam:ListInstanceProfilesForRole", owner_arn(call, "role", name))
+    iam.role(name)
+    return listing("InstanceProfiles", page_of([], str, *paging(call)), str)
+
+
 @action("iam", "UpdateAssumeRolePolicy")
 def update_assume_role_policy(call: Call) -> Result:
     p = call.params
@@ -395,35 +438,29 @@ def list_role_tags(call: Call) -> Result:
 _TAGGED = {"user": ("User", "UserName"), "role": ("Role", "RoleName")}
 
 
-def _tag(call: Call, kind: str) -> Result:
-    tags = call.params.tags()
+def _tags_action(
+    call: Call, kind: str, run: Callable[[Call, str, str, str, Callable[[], int]], Result]
+) -> Result:
     noun, param = _TAGGED[kind]
     name = call.params.req(param)
-    call.authorize(f"iam:Tag{noun}", owner_arn(call, kind, name), **tag_context(tags))
-    call.services.iam.tag(kind, _owner_pk(call, kind, name), tags)
-    return None
+    iam = call.services.iam
+
+    def owner_pk() -> int:
+        return (iam.user(name) if kind == "user" else iam.role(name)).pk
+
+    return run(call, noun, owner_arn(call, kind, name), kind, owner_pk)
+
+
+def _tag(call: Call, kind: str) -> Result:
+    return _tags_action(call, kind, tag_resource)
 
 
 def _untag(call: Call, kind: str) -> Result:
-    keys = call.params.members("TagKeys")
-    noun, param = _TAGGED[kind]
-    name = call.params.req(param)
-    call.authorize(f"iam:Untag{noun}", owner_arn(call, kind, name), **{"aws:TagKeys": tuple(keys)})
-    call.services.iam.untag(kind, _owner_pk(call, kind, name), keys)
-    return None
+    return _tags_action(call, kind, untag_resource)
 
 
 def _list_tags(call: Call, kind: str) -> Result:
-    noun, param = _TAGGED[kind]
-    name = call.params.req(param)
-    call.authorize(f"iam:List{noun}Tags", owner_arn(call, kind, name))
-    tags = call.services.iam.tags_of(kind, _owner_pk(call, kind, name))
-    return {"Tags": tags_shape(tags), "IsTruncated": False}
-
-
-def _owner_pk(call: Call, kind: str, name: str) -> int:
-    iam = call.services.iam
-    return (iam.user(name) if kind == "user" else iam.role(name)).pk
+    return _tags_action(call, kind, list_resource_tags)
 
 
 # --- managed policies ----------------------------------------------------------------
@@ -438,17 +475,17 @@ def _policy_resource(call: Call) -> str:
 @action("iam", "CreatePolicy")
 def create_policy(call: Call) -> Result:
     iam, p = call.services.iam, call.params
-    name, path = p.req("PolicyName"), p.get("Path")
-    call.authorize("iam:CreatePolicy", iam.arn("policy", path or "/", name))
-    policy = iam.create_policy(name, path, p.req("PolicyDocument"), p.get("Description"))
-    return {"Policy": policy_shape(iam, policy)}
+    name, path, tags = p.req("PolicyName"), p.get("Path"), p.tags()
+    call.authorize("iam:CreatePolicy", iam.arn("policy", path or "/", name), **tag_context(tags))
+    policy = iam.create_policy(name, path, p.req("PolicyDocument"), p.get("Description"), tags)
+    return {"Policy": policy_shape(iam, policy, with_tags=True)}
 
 
 @action("iam", "GetPolicy")
 def get_policy(call: Call) -> Result:
     iam = call.services.iam
     call.authorize("iam:GetPolicy", _policy_resource(call))
-    return {"Policy": policy_shape(iam, iam.policy(call.params.req("PolicyArn")))}
+    return {"Policy": policy_shape(iam, iam.policy(call.params.req("PolicyArn")), with_tags=True)}
 
 
 @action("iam", "ListPolicies")
@@ -459,6 +496,26 @@ def list_policies(call: Call) -> Result:
         p.get("Scope"), bool(p.boolean("OnlyAttached")), p.get("PathPrefix"), *paging(call)
     )
     return listing("Policies", page, lambda pol: policy_shape(iam, pol))
+
+
+@action("iam", "TagPolicy")
+def tag_policy(call: Call) -> Result:
+    return _policy_tags_action(call, tag_resource)
+
+
+@action("iam", "UntagPolicy")
+def untag_policy(call: Call) -> Result:
+    return _policy_tags_action(call, untag_resource)
+
+
+@action("iam", "ListPolicyTags")
+def list_policy_tags(call: Call) -> Result:
+    return _policy_tags_action(call, list_resource_tags)
+
+
+def _policy_tags_action(call: Call, run: Callable[..., Result]) -> Result:
+    iam, arn = call.services.iam, _policy_resource(call)
+    return run(call, "Policy", arn, "policy", lambda: iam.policy(arn).pk)
 
 
 @action("iam", "DeletePolicy")
@@ -482,11 +539,9 @@ def list_policy_versions(call: Call) -> Result:
     iam = call.services.iam
     call.authorize("iam:ListPolicyVersions", _policy_resource(call))
     policy = iam.policy(call.params.req("PolicyArn"))
-    versions = iam.policy_versions(policy)
-    return {
-        "Versions": [version_shape(policy, v, with_document=False) for v in versions],
-        "IsTruncated": False,
-    }
+    # Newest first, as AWS lists them: the key sorts higher version numbers first.
+    page = page_of(iam.policy_versions(policy), lambda v: f"{2**31 - v.version:010}", *paging(call))
+    return listing("Versions", page, lambda v: version_shape(policy, v, with_document=False))
 
 
 @action("iam", "CreatePolicyVersion")
@@ -550,14 +605,15 @@ def _register_policy_actions(kind: str, title: str) -> None:
     def list_attached(call: Call) -> Result:
         iam, owner_name = call.services.iam, call.params.req(name_param)
         call.authorize(f"iam:ListAttached{title}Policies", owner_arn(call, kind, owner_name))
+        prefix = names.check_path_prefix(call.params.get("PathPrefix"))
         owner = iam.owner(kind, owner_name)
-        policies = iam.attached_policies(kind, owner.pk)
-        return {
-            "AttachedPolicies": [
-                {"PolicyName": pol.name, "PolicyArn": iam.policy_arn(pol)} for pol in policies
-            ],
-            "IsTruncated": False,
-        }
+        policies = [p for p in iam.attached_policies(kind, owner.pk) if p.path.startswith(prefix)]
+        page = page_of(policies, lambda pol: pol.name_key, *paging(call))
+        return listing(
+            "AttachedPolicies",
+            page,
+            lambda pol: {"PolicyName": pol.name, "PolicyArn": iam.policy_arn(pol)},
+        )
 
     def put(call: Call) -> Result:
         p = call.params
@@ -589,10 +645,8 @@ def _register_policy_actions(kind: str, title: str) -> None:
         iam, owner_name = call.services.iam, call.params.req(name_param)
         call.authorize(f"iam:List{title}Policies", owner_arn(call, kind, owner_name))
         owner = iam.owner(kind, owner_name)
-        return {
-            "PolicyNames": [pol.name for pol in iam.inline_policies(kind, owner.pk)],
-            "IsTruncated": False,
-        }
+        page = page_of(iam.inline_policies(kind, owner.pk), lambda pol: pol.name_key, *paging(call))
+        return listing("PolicyNames", page, lambda pol: pol.name)
 
     action("iam", f"Attach{title}Policy")(attach)
     action("iam", f"Detach{title}Policy")(detach)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from app.api.iam_actions import listing
 from app.api.iam_actions import owner_arn
 from app.api.iam_actions import paging
+from app.api.iam_actions import user_or_self
 from app.api.query import QueryParams
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.api.tags import tag_context
 from app.db.models import User
+from app.errors import NoSuchEntityError
 from app.iam import names
 from app.iam.service import page_of
 from app.mfa.service import MfaService
@@ -69,10 +71,14 @@ def resync_mfa_device(call: Call) -> Result:
 
 @action("iam", "DeactivateMFADevice")
 def deactivate_mfa_device(call: Call) -> Result:
-    p, mfa = call.params, _mfa(call)
-    name = p.req("UserName")
-    call.authorize("iam:DeactivateMFADevice", owner_arn(call, "user", name))
-    mfa.deactivate(mfa.iam.user(name), p.req("SerialNumber"))
+    serial = call.params.req("SerialNumber")
+    user = user_or_self(call, "iam:DeactivateMFADevice")  # UserName defaults to the caller
+    if user is None:
+        raise NoSuchEntityError(
+            f"MFA device {names._shown(serial)} is not assigned to the root user.",
+            reason="mfa.not_assigned",
+        )
+    _mfa(call).deactivate(user, serial)
     return None
 
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+from collections.abc import Callable
 
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.api.sts_actions import role_session_shape
+from app.api.tags import list_resource_tags
 from app.api.tags import tag_context
+from app.api.tags import tag_resource
 from app.api.tags import tags_shape
+from app.api.tags import untag_resource
 from app.errors import InvalidParameterValueError
-from app.errors import ValidationError
 from app.iam import names
 from app.iam.oidc_providers import OWNER_KIND
 from app.iam.oidc_providers import OidcProviders
 from app.iam.oidc_providers import check_url
-from app.iam.service import check_max_items
 from app.oidc.jwks import KEYS
 from app.oidc.tokens import MAX_TOKEN_CHARS
 from app.oidc.tokens import TokenValidator
@@ -107,48 +107,23 @@ def delete_open_id_connect_provider(call: Call) -> Result:
 
 @action("iam", "TagOpenIDConnectProvider")
 def tag_open_id_connect_provider(call: Call) -> Result:
-    providers = _providers(call)
-    arn, tags = _arn(call, providers), call.params.tags()
-    call.authorize("iam:TagOpenIDConnectProvider", arn, **tag_context(tags))
-    providers.iam.tag(OWNER_KIND, providers.get(arn).pk, tags)
-    return None
+    return _tags_action(call, tag_resource)
 
 
 @action("iam", "UntagOpenIDConnectProvider")
 def untag_open_id_connect_provider(call: Call) -> Result:
-    providers = _providers(call)
-    arn, keys = _arn(call, providers), call.params.members("TagKeys")
-    call.authorize("iam:UntagOpenIDConnectProvider", arn, **{"aws:TagKeys": tuple(keys)})
-    providers.iam.untag(OWNER_KIND, providers.get(arn).pk, keys)
-    return None
+    return _tags_action(call, untag_resource)
 
 
 @action("iam", "ListOpenIDConnectProviderTags")
 def list_open_id_connect_provider_tags(call: Call) -> Result:
-    providers, p = _providers(call), call.params
+    return _tags_action(call, list_resource_tags)
+
+
+def _tags_action(call: Call, run: Callable[..., Result]) -> Result:
+    providers = _providers(call)
     arn = _arn(call, providers)
-    call.authorize("iam:ListOpenIDConnectProviderTags", arn)
-    tags = providers.tags(providers.get(arn))
-    limit = check_max_items(p.integer("MaxItems"))
-    # The marker is the last key shown (tags come sorted by lower-cased key).
-    start = 0
-    if (marker := p.get("Marker")) is not None:
-        after = _unmark(marker)
-        start = next((i for i, (k, _) in enumerate(tags) if k.lower() > after), len(tags))
-    page = tags[start : start + limit]
-    more = start + limit < len(tags)
-    return {
-        "Tags": tags_shape(page),
-        "IsTruncated": more,
-        "Marker": base64.urlsafe_b64encode(page[-1][0].lower().encode()).decode() if more else None,
-    }
-
-
-def _unmark(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode("ascii")).decode()
-    except (binascii.Error, UnicodeError, ValueError):
-        raise ValidationError("Invalid Marker: pass the Marker of the previous response.") from None
+    return run(call, "OpenIDConnectProvider", arn, OWNER_KIND, lambda: providers.get(arn).pk)
 
 
 @action("sts", "AssumeRoleWithWebIdentity", signed=False, writes=lambda params: False)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.api.sts_actions import role_session_shape
+from app.api.tags import list_resource_tags
 from app.api.tags import tag_context
+from app.api.tags import tag_resource
 from app.api.tags import tags_shape
+from app.api.tags import untag_resource
 from app.arn import is_account_id
 from app.db.models import SamlProvider
 from app.errors import InvalidIdentityTokenError
@@ -93,33 +97,23 @@ def delete_saml_provider(call: Call) -> Result:
 
 @action("iam", "TagSAMLProvider")
 def tag_saml_provider(call: Call) -> Result:
-    providers = _providers(call)
-    arn = _arn_resource(call, providers)
-    tags = call.params.tags()
-    call.authorize("iam:TagSAMLProvider", arn, **tag_context(tags))
-    providers.iam.tag(OWNER_KIND, providers.get(arn).pk, tags)
-    return None
+    return _tags_action(call, tag_resource)
 
 
 @action("iam", "UntagSAMLProvider")
 def untag_saml_provider(call: Call) -> Result:
-    providers = _providers(call)
-    arn = _arn_resource(call, providers)
-    keys = call.params.members("TagKeys")
-    call.authorize("iam:UntagSAMLProvider", arn, **{"aws:TagKeys": tuple(keys)})
-    providers.iam.untag(OWNER_KIND, providers.get(arn).pk, keys)
-    return None
+    return _tags_action(call, untag_resource)
 
 
 @action("iam", "ListSAMLProviderTags")
 def list_saml_provider_tags(call: Call) -> Result:
+    return _tags_action(call, list_resource_tags)
+
+
+def _tags_action(call: Call, run: Callable[..., Result]) -> Result:
     providers = _providers(call)
     arn = _arn_resource(call, providers)
-    call.authorize("iam:ListSAMLProviderTags", arn)
-    return {
-        "Tags": tags_shape(providers.iam.tags_of(OWNER_KIND, providers.get(arn).pk)),
-        "IsTruncated": False,
-    }
+    return run(call, "SAMLProvider", arn, OWNER_KIND, lambda: providers.get(arn).pk)
 
 
 @action("sts", "AssumeRoleWithSAML", signed=False, writes=lambda params: False)

@@ -1,10 +1,18 @@
-"""Tags at the API edge, the same for every taggable entity: their XML shape, and the
-condition keys a tagging request brings to authorization."""
+"""Tags at the API edge, the same for every taggable entity: the Tag…, Untag… and
+List…Tags actions, their XML shape, and the condition keys a tagging request brings
+to authorization."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Sequence
 from typing import Any
+
+from app.api.registry import Call
+from app.api.registry import Result
+from app.errors import MissingParameterError
+from app.iam import names
+from app.iam.service import page_of
 
 
 def tags_shape(pairs: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
@@ -17,3 +25,45 @@ def tag_context(tags: Sequence[tuple[str, str]]) -> dict[str, Any]:
     if tags:
         context["aws:TagKeys"] = tuple(k for k, _ in tags)
     return context
+
+
+# The three actions of every taggable kind. `resource` is what authorization sees (the
+# entity's ARN, or the one it would have); `owner_pk` finds the entity, after
+# authorization, so that a refused caller cannot tell whether it exists.
+
+
+def tag_resource(
+    call: Call, noun: str, resource: str, kind: str, owner_pk: Callable[[], int]
+) -> Result:
+    tags = call.params.tags()
+    if not tags:  # required; boto3 sends `Tags=` for an empty list
+        raise MissingParameterError("The request must contain the parameter Tags.")
+    call.authorize(f"iam:Tag{noun}", resource, **tag_context(tags))
+    call.services.iam.tag(kind, owner_pk(), tags)
+    return None
+
+
+def untag_resource(
+    call: Call, noun: str, resource: str, kind: str, owner_pk: Callable[[], int]
+) -> Result:
+    keys = call.params.members("TagKeys")
+    if not keys:
+        raise MissingParameterError("The request must contain the parameter TagKeys.")
+    if len(keys) > names.MAX_TAGS:
+        raise names.validation_error(
+            "tagKeys", None, f"Member must have length less than or equal to {names.MAX_TAGS}"
+        )
+    call.authorize(f"iam:Untag{noun}", resource, **{"aws:TagKeys": tuple(keys)})
+    call.services.iam.untag(kind, owner_pk(), keys)
+    return None
+
+
+def list_resource_tags(
+    call: Call, noun: str, resource: str, kind: str, owner_pk: Callable[[], int]
+) -> Result:
+    call.authorize(f"iam:List{noun}Tags", resource)
+    tags = call.services.iam.tags_of(kind, owner_pk())
+    page = page_of(
+        tags, lambda tag: tag[0].lower(), call.params.get("Marker"), call.params.integer("MaxItems")
+    )
+    return {"Tags": tags_shape(page.items), "IsTruncated": page.is_truncated, "Marker": page.marker}

@@ -18,6 +18,10 @@ from app.errors import ValidationError
 
 NAME_PATTERN = r"[\w+=,.@-]+"
 PATH_PATTERN = r"(\u002F)|(\u002F[\u0021-\u007E]+\u002F)"
+#: A managed policy's path is narrower than a user's or role's: no `*`, `!`, `/` runs…
+POLICY_PATH_PATTERN = r"((/[A-Za-z0-9\.,\+@=_-]+)*)/"
+#: Every policy document: tab, line breaks, and Latin-1's printable characters.
+POLICY_DOCUMENT_PATTERN = r"[\u0009\u000A\u000D\u0020-\u00FF]+"
 PATH_PREFIX_PATTERN = r"\u002F[\u0021-\u007F]*"
 DESCRIPTION_PATTERN = r"[\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*"
 TAG_PATTERN = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]+"
@@ -96,11 +100,11 @@ def valid_name(value: str) -> bool:
     return re.fullmatch(NAME_PATTERN, value, re.ASCII) is not None
 
 
-def check_path(field: str, value: str | None) -> str:
+def check_path(field: str, value: str | None, pattern: str = PATH_PATTERN) -> str:
     if value is None:
         return "/"
     check_length(field, value, 1, 512)
-    return check_pattern(field, value, PATH_PATTERN)
+    return check_pattern(field, value, pattern)
 
 
 def check_path_prefix(value: str | None) -> str:
@@ -110,11 +114,12 @@ def check_path_prefix(value: str | None) -> str:
     return check_pattern("pathPrefix", value, PATH_PREFIX_PATTERN)
 
 
-def check_description(value: str | None) -> str | None:
+def check_description(value: str | None, pattern: str | None = DESCRIPTION_PATTERN) -> str | None:
+    """A role's description; a managed policy's has no pattern (pattern=None)."""
     if value is None:
         return None
     check_length("description", value, 0, 1000)
-    return check_pattern("description", value, DESCRIPTION_PATTERN)
+    return value if pattern is None else check_pattern("description", value, pattern)
 
 
 def check_max_session_duration(value: int | None) -> int:
@@ -162,5 +167,6 @@ def check_policy_size(document: str, limit: int, quota_name: str) -> None:
         )
     if not document.strip():
         raise MalformedPolicyDocumentError("Syntax errors in policy.")
+    check_pattern("policyDocument", document, POLICY_DOCUMENT_PATTERN)
     if sum(1 for ch in document if not ch.isspace()) > limit:
         raise LimitExceededError(f"Cannot exceed quota for {quota_name}: {limit}")

@@ -94,8 +94,10 @@ class Page(Generic[T]):
         return self.marker is not None
 
 
+#: What a lookup by name accepts before it is a miss rather than a malformed name. Users
+#: are looked up by AWS's existingUserNameType (128), though created at most 64 long.
 _NAME_RULES: dict[Any, tuple[str, int]] = {
-    User: ("userName", names.USER_NAME_MAX),
+    User: ("userName", 128),
     Group: ("groupName", names.GROUP_NAME_MAX),
     Role: ("roleName", names.ROLE_NAME_MAX),
     ManagedPolicy: ("policyName", names.POLICY_NAME_MAX),
@@ -620,12 +622,18 @@ class IamService:
     # --- managed policies ---------------------------------------------------------------
 
     def create_policy(
-        self, name: str, path: str | None, document: str, description: str | None
+        self,
+        name: str,
+        path: str | None,
+        document: str,
+        description: str | None,
+        tags: Sequence[tuple[str, str]] = (),
     ) -> ManagedPolicy:
         names.check_name("policyName", name, names.POLICY_NAME_MAX)
-        path = names.check_path("path", path)
-        description = names.check_description(description)
+        path = names.check_path("path", path, names.POLICY_PATH_PATTERN)
+        description = names.check_description(description, pattern=None)
         validate_policy(document, "identity", names.MANAGED_POLICY_MAX, "PolicySize")
+        names.check_tags(tags)
         if self._one(ManagedPolicy, name):
             raise EntityAlreadyExistsError(
                 f"A policy called {name} already exists. Duplicate names are not allowed."
@@ -648,6 +656,7 @@ class IamService:
         self.session.add(
             PolicyVersion(policy_pk=policy.pk, version=1, document=document, created_at=now)
         )
+        self.tag("policy", policy.pk, tags)
         return policy
 
     def list_policies(
@@ -752,6 +761,7 @@ class IamService:
                 "delete the policy's non-default versions."
             )
         self.session.execute(delete(PolicyVersion).where(PolicyVersion.policy_pk == policy.pk))
+        self.untag_all("policy", policy.pk)
         self.session.delete(policy)
 
     # --- attachments and inline policies (users, groups, roles alike) -----------------

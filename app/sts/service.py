@@ -344,7 +344,7 @@ class StsService:
                 raise ValidationError("SourceIdentity may not start with 'aws:'.")
         if req.policy is not None:
             names.check_length("policy", req.policy, 1, SESSION_POLICY_MAX_CHARS)
-            names.check_pattern("policy", req.policy, r"[\u0009\u000A\u000D\u0020-\u00FF]+")
+            names.check_pattern("policy", req.policy, names.POLICY_DOCUMENT_PATTERN)
             parse_policy(req.policy, "session")
         if len(req.policy_arns) > MAX_POLICY_ARNS:
             raise names.validation_error(

@@ -241,3 +241,87 @@ def test_invalid_user_input(server: Server, account, kwargs: dict, code: str) ->
         iam.create_user(**kwargs)
     assert _code(err) == code
     assert iam.list_users()["Users"] == []
+
+
+def test_managed_policy_tags_and_aws_rules(server: Server, account) -> None:  # type: ignore[no-untyped-def]
+    iam, _ = _root_clients(server, account)
+    policy = iam.create_policy(
+        PolicyName="tagged",
+        PolicyDocument=READ_ONLY,
+        Description="Zugriff für Team \u2013 S3",  # a policy's description has no pattern
+        Tags=[{"Key": "team", "Value": "payments"}],
+    )["Policy"]
+    arn = policy["Arn"]
+    assert policy["Tags"] == [{"Key": "team", "Value": "payments"}]
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["Tags"] == [{"Key": "team", "Value": "payments"}]
+    iam.tag_policy(PolicyArn=arn, Tags=[{"Key": "env", "Value": "prod"}])
+    first = iam.list_policy_tags(PolicyArn=arn, MaxItems=1)
+    assert first["Tags"] == [{"Key": "env", "Value": "prod"}] and first["IsTruncated"]
+    rest = iam.list_policy_tags(PolicyArn=arn, Marker=first["Marker"])
+    assert rest["Tags"] == [{"Key": "team", "Value": "payments"}] and not rest["IsTruncated"]
+    iam.untag_policy(PolicyArn=arn, TagKeys=["TEAM"])
+    assert iam.list_policy_tags(PolicyArn=arn)["Tags"] == [{"Key": "env", "Value": "prod"}]
+
+    def refused(**params: object) -> str:
+        with pytest.raises(ClientError) as err:
+            iam.create_policy(**{"PolicyName": "refused", "PolicyDocument": READ_ONLY, **params})
+        return _code(err)
+
+    # A policy's path may not hold `*` or other punctuation a user's or role's may.
+    for path in ("/a*b/", "/a!b/", "///"):
+        assert refused(Path=path) == "ValidationError", path
+    assert refused(PolicyDocument=READ_ONLY.replace('"*"', '"arn:aws:s3:::b/データ/*"')) == (
+        "ValidationError"
+    )
+    with pytest.raises(ClientError) as err:  # a role's description keeps its pattern
+        iam.create_role(
+            RoleName="r", AssumeRolePolicyDocument=READ_ONLY, Description="Zugriff \u2013 S3"
+        )
+    assert _code(err) == "ValidationError"
+    assert [p["PolicyName"] for p in iam.list_policies(Scope="Local")["Policies"]] == ["tagged"]
+
+    iam.delete_policy(PolicyArn=arn)
+    again = iam.create_policy(PolicyName="tagged", PolicyDocument=READ_ONLY)["Policy"]
+    assert iam.list_policy_tags(PolicyArn=again["Arn"])["Tags"] == []  # went with the policy
+
+
+def test_tagging_needs_tags_and_at_most_fifty_keys(server: Server, account) -> None:  # type: ignore[no-untyped-def]
+    iam, _ = _root_clients(server, account)
+    iam.create_user(UserName="tagless", Tags=[{"Key": "keep", "Value": "1"}])
+    for call in (
+        lambda: iam.tag_user(UserName="tagless", Tags=[]),
+        lambda: iam.untag_user(UserName="tagless", TagKeys=[]),
+    ):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == "MissingParameter"
+    with pytest.raises(ClientError) as err:
+        iam.untag_user(UserName="tagless", TagKeys=[f"k{n}" for n in range(51)] + ["keep"])
+    assert _code(err) == "ValidationError"
+    assert iam.list_user_tags(UserName="tagless")["Tags"] == [{"Key": "keep", "Value": "1"}]
+
+
+def test_permissions_boundaries_are_refused_not_ignored(server: Server, account) -> None:  # type: ignore[no-untyped-def]
+    iam, _ = _root_clients(server, account)
+    boundary = iam.create_policy(PolicyName="boundary", PolicyDocument=READ_ONLY)["Policy"]["Arn"]
+    with pytest.raises(ClientError) as err:
+        iam.create_user(UserName="bounded", PermissionsBoundary=boundary)
+    assert _code(err) == "ValidationError"
+    assert "not supported" in err.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as err:
+        iam.create_role(
+            RoleName="bounded", AssumeRolePolicyDocument=READ_ONLY, PermissionsBoundary=boundary
+        )
+    assert _code(err) == "ValidationError"
+    assert iam.list_users()["Users"] == [] and iam.list_roles()["Roles"] == []
+
+
+def test_lookups_as_aws_bounds_them(server: Server, account) -> None:  # type: ignore[no-untyped-def]
+    iam, _ = _root_clients(server, account)
+    # Users are looked up by names up to 128 long: a longer miss is a miss, not malformed
+    # (boto3's user_exists waiter waits on NoSuchEntity).
+    with pytest.raises(ClientError) as err:
+        iam.get_user(UserName="u" * 100)
+    assert _code(err) == "NoSuchEntity"
+    root = iam.get_user()["User"]
+    assert root["Arn"] == f"arn:aws:iam::{account.account_id}:root" and root["CreateDate"]

@@ -134,3 +134,40 @@ def test_a_role_is_never_a_group_member(server: Server, account) -> None:  # typ
     assert err.value.response["Error"]["Code"] == "NoSuchEntity"
     assert "roles cannot be members of groups" in err.value.response["Error"]["Message"]
     assert iam.get_group(GroupName="g")["Users"] == []
+
+
+def test_role_lists_page_filter_and_what_terraform_reads(server: Server, account) -> None:  # type: ignore[no-untyped-def]
+    iam = server.client("iam", account.access_key_id, account.secret_access_key)
+    iam.create_role(RoleName="tf", AssumeRolePolicyDocument=TRUST)
+    for n in range(3):
+        iam.put_role_policy(RoleName="tf", PolicyName=f"inline{n}", PolicyDocument=ANYTHING)
+        path = "/team/" if n == 0 else "/"
+        arn = iam.create_policy(PolicyName=f"pd{n}", Path=path, PolicyDocument=ANYTHING)["Policy"][
+            "Arn"
+        ]
+        iam.attach_role_policy(RoleName="tf", PolicyArn=arn)
+
+    first = iam.list_role_policies(RoleName="tf", MaxItems=1)
+    assert first["PolicyNames"] == ["inline0"] and first["IsTruncated"]
+    pages = iam.get_paginator("list_role_policies").paginate(
+        RoleName="tf", PaginationConfig={"PageSize": 2}
+    )
+    assert [name for page in pages for name in page["PolicyNames"]] == [
+        "inline0",
+        "inline1",
+        "inline2",
+    ]
+    team = iam.list_attached_role_policies(RoleName="tf", PathPrefix="/team/")
+    assert [p["PolicyName"] for p in team["AttachedPolicies"]] == ["pd0"]
+    with pytest.raises(ClientError) as err:
+        iam.list_attached_role_policies(RoleName="tf", MaxItems=0)
+    assert err.value.response["Error"]["Code"] == "ValidationError"
+
+    # What Terraform's aws_iam_role reads and writes besides the contract's actions.
+    assert iam.list_instance_profiles_for_role(RoleName="tf")["InstanceProfiles"] == []
+    with pytest.raises(ClientError) as err:
+        iam.list_instance_profiles_for_role(RoleName="nope")
+    assert err.value.response["Error"]["Code"] == "NoSuchEntity"
+    role = iam.update_role_description(RoleName="tf", Description="made by terraform")["Role"]
+    assert role["Description"] == "made by terraform"
+    assert iam.get_role(RoleName="tf")["Role"]["Description"] == "made by terraform"

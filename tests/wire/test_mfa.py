@@ -327,3 +327,21 @@ def test_keys_and_devices_are_listed_in_pages(world: MfaWorld) -> None:
             assert _code(err) == "ValidationError"
     world.enable()
     assert admin.list_mfa_devices(UserName="bob", MaxItems=1)["IsTruncated"] is False
+
+
+def test_a_user_deactivates_its_own_device_without_naming_itself(world: MfaWorld) -> None:
+    world.enable()
+    world.admin.put_user_policy(
+        UserName="bob",
+        PolicyName="own-device",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": "iam:DeactivateMFADevice", "Resource": "*"}
+        ),
+    )
+    key = world.admin.create_access_key(UserName="bob")["AccessKey"]
+    bob = world.server.client("iam", key["AccessKeyId"], key["SecretAccessKey"])
+    bob.deactivate_mfa_device(SerialNumber=world.serial)  # UserName defaults to the caller
+    assert world.admin.list_mfa_devices(UserName="bob")["MFADevices"] == []
+    with pytest.raises(ClientError) as err:  # root has no device here
+        world.admin.deactivate_mfa_device(SerialNumber=world.serial)
+    assert _code(err) == "NoSuchEntity"

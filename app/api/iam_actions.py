@@ -23,6 +23,7 @@ from app.db.models import Role
 from app.db.models import User
 from app.errors import ValidationError
 from app.iam import names
+from app.iam import trust
 from app.iam.service import IamService
 from app.iam.service import Page
 from app.iam.service import page_of
@@ -66,7 +67,7 @@ def role_shape(iam: IamService, role: Role, *, with_tags: bool = True) -> dict[s
         "RoleId": role.role_id,
         "Arn": iam.role_arn(role),
         "CreateDate": role.created_at,
-        "AssumeRolePolicyDocument": _document(role.trust_policy),
+        "AssumeRolePolicyDocument": _document(trust.shown(iam.session, iam.partition, role)),
         "Description": role.description,
         "MaxSessionDuration": role.max_session_duration,
         "Tags": (tags_shape(iam.tags_of("role", role.pk)) or None) if with_tags else None,

@@ -117,6 +117,9 @@ class Role(Base):
     path: Mapped[str] = mapped_column(String(512))
     role_id: Mapped[str] = mapped_column(String(32), unique=True)
     trust_policy: Mapped[str] = mapped_column(Text)
+    #: Each IAM user or role ARN of the trust policy -> that entity's unique id, taken
+    #: when the policy was saved (app.iam.trust).
+    trust_bindings: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
     description: Mapped[str | None] = mapped_column(String(1000), default=None)
     max_session_duration: Mapped[int] = mapped_column(Integer, default=3600)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

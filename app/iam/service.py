@@ -53,6 +53,7 @@ from app.errors import LimitExceededError
 from app.errors import NoSuchEntityError
 from app.errors import ValidationError
 from app.iam import names
+from app.iam import trust
 from app.iam.principal import Principal
 from app.policy import PolicyDocument
 from app.policy import parse_policy
@@ -522,6 +523,7 @@ class IamService:
         duration = names.check_max_session_duration(max_session_duration)
         names.check_tags(tags)
         validate_policy(trust_policy, "trust", names.TRUST_POLICY_MAX, "ACLSizePerRole")
+        bindings = trust.bind(self.session, self.partition, trust_policy)
         self.lock_account()
         if self.find_role(name):
             raise EntityAlreadyExistsError(f"Role with name {name} already exists.")
@@ -537,6 +539,7 @@ class IamService:
             path=path,
             role_id=ids.unique_id(ids.ROLE_PREFIX),
             trust_policy=trust_policy,
+            trust_bindings=bindings,
             description=description,
             max_session_duration=duration,
             created_at=self.clock.now(),
@@ -599,6 +602,7 @@ class IamService:
     def update_assume_role_policy(self, name: str, trust_policy: str) -> None:
         role = self.role(name)
         validate_policy(trust_policy, "trust", names.TRUST_POLICY_MAX, "ACLSizePerRole")
+        role.trust_bindings = trust.bind(self.session, self.partition, trust_policy)
         role.trust_policy = trust_policy
 
     def delete_role(self, name: str) -> None:

@@ -35,13 +35,13 @@ from app.errors import MalformedPolicyDocumentError
 from app.errors import PackedPolicyTooLargeError
 from app.errors import ValidationError
 from app.iam import names
+from app.iam import trust
 from app.iam.authz import Authorizer
 from app.iam.authz import principal_keys
 from app.iam.authz import resource_tag_keys
 from app.iam.principal import Principal
 from app.iam.principal import SessionInfo
 from app.iam.service import IamService
-from app.iam.service import parsed_policy
 from app.policy import Decision
 from app.policy import RequestContext
 from app.policy import evaluate_trust
@@ -307,12 +307,15 @@ class StsService:
             principals=principals,
             partition=self.partition,
         )
-        return evaluate_trust(parsed_policy(role.trust_policy, "trust"), ctx)
+        return evaluate_trust(trust.bound_policy(role), ctx)
 
     def _caller_ids(self, caller: Principal, *, with_account: bool) -> dict[str, frozenset[str]]:
         ids_ = {caller.arn}
         if caller.identity_arn:
             ids_.add(caller.identity_arn)
+        # A trust policy's users and roles are bound to their unique ids (app.iam.trust).
+        if (unique_id := trust.caller_unique_id(caller)) is not None:
+            ids_.add(unique_id)
         if with_account:
             ids_.add(root_arn(self.partition, caller.account_id))
         return {"AWS": frozenset(ids_)}

@@ -162,6 +162,7 @@ def test_external_id(world: World) -> None:
 
 
 def test_untrusted_caller_and_missing_role(world: World) -> None:
+    world.admin.create_user(UserName="somebody-else")
     arn = world.role(
         "NotForAlice", trust=_trust(f"arn:aws:iam::{world.account_id}:user/somebody-else")
     )
@@ -173,6 +174,56 @@ def test_untrusted_caller_and_missing_role(world: World) -> None:
             RoleArn=f"arn:aws:iam::{world.account_id}:role/Nope", RoleSessionName="s1"
         )
     assert _code(err) == "AccessDenied"
+
+
+def test_trust_names_users_and_roles_not_their_names(world: World) -> None:
+    """As AWS: a trusted user or role must exist when the trust is saved, and stays
+    trusted by identity, not by name: renamed it still may, deleted and made again not."""
+    admin, account = world.admin, world.account_id
+    ghost = f"arn:aws:iam::{account}:user/ghost"
+    with pytest.raises(ClientError) as err:
+        world.role("TrustsGhost", trust=_trust(ghost))
+    assert _code(err) == "MalformedPolicyDocument"
+    assert err.value.response["Error"]["Message"] == f'Invalid principal in policy: "AWS":"{ghost}"'
+
+    def bob_sts():  # type: ignore[no-untyped-def]
+        key = admin.create_access_key(UserName="bob")["AccessKey"]
+        return world.server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+
+    admin.create_user(UserName="bob")
+    admin.put_user_policy(
+        UserName="bob",
+        PolicyName="assume",
+        PolicyDocument=_doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}),
+    )
+    arn = world.role("ForBob", trust=_trust(f"arn:aws:iam::{account}:user/bob"))
+    with pytest.raises(ClientError) as err:  # a refused update leaves the trust as it was
+        admin.update_assume_role_policy(RoleName="ForBob", PolicyDocument=_trust(ghost))
+    assert _code(err) == "MalformedPolicyDocument"
+    bob = bob_sts()
+    bob.assume_role(RoleArn=arn, RoleSessionName="s1")
+
+    admin.update_user(UserName="bob", NewUserName="robert")
+    bob.assume_role(RoleArn=arn, RoleSessionName="s1")  # renamed, still the one trusted
+    shown = admin.get_role(RoleName="ForBob")["Role"]["AssumeRolePolicyDocument"]
+    assert shown["Statement"][0]["Principal"]["AWS"] == f"arn:aws:iam::{account}:user/robert"
+
+    old_id = admin.get_user(UserName="robert")["User"]["UserId"]
+    admin.delete_user_policy(UserName="robert", PolicyName="assume")
+    for key in admin.list_access_keys(UserName="robert")["AccessKeyMetadata"]:
+        admin.delete_access_key(UserName="robert", AccessKeyId=key["AccessKeyId"])
+    admin.delete_user(UserName="robert")
+    admin.create_user(UserName="bob")
+    admin.put_user_policy(
+        UserName="bob",
+        PolicyName="assume",
+        PolicyDocument=_doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}),
+    )
+    with pytest.raises(ClientError) as err:  # another bob is not the one trusted
+        bob_sts().assume_role(RoleArn=arn, RoleSessionName="s1")
+    assert _code(err) == "AccessDenied"
+    shown = admin.get_role(RoleName="ForBob")["Role"]["AssumeRolePolicyDocument"]
+    assert shown["Statement"][0]["Principal"]["AWS"] == old_id
 
 
 def test_duration_limits(world: World) -> None:

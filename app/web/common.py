@@ -82,18 +82,22 @@ def csrf_protected(view: Callable[..., Any]) -> Callable[..., Any]:
     return checked
 
 
-def rate_limited(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Sign-in doors are open to anyone: limit them per source IP."""
+def rate_limited(action: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Sign-in doors are open to anyone: limit them per source IP. A throttled request
+    is audited under the view's own `action`, like its other refusals."""
 
-    @wraps(view)
-    def limited(*args: Any, **kwargs: Any) -> Any:
-        try:
-            runtime().rate_limiter.check("ip", request.remote_addr)
-        except ServiceError as err:
-            return page_error(err, f"web:{request.endpoint}")
-        return view(*args, **kwargs)
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def limited(*args: Any, **kwargs: Any) -> Any:
+            try:
+                runtime().rate_limiter.check("ip", request.remote_addr)
+            except ServiceError as err:
+                return page_error(err, action)
+            return view(*args, **kwargs)
 
-    return limited
+        return limited
+
+    return decorate
 
 
 # --- audit and errors -----------------------------------------------------------------
@@ -138,7 +142,9 @@ def page_error(err: ServiceError, action: str, **audit_fields: Any) -> Response:
         message=err.message,
         advice=_ADVICE.get(err.code, "Start again from the sign-in page."),
     )
-    status = err.status if err.status < 500 else 500
+    # A browser is told "too many requests" plainly; the API answers Throttling with
+    # AWS's 400.
+    status = 429 if err.code == "Throttling" else err.status if err.status < 500 else 500
     return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 

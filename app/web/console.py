@@ -169,6 +169,7 @@ def sign_out() -> BaseResponse:
 
 
 @bp.get("/signin")
+@rate_limited("console:SignInStart")
 def sign_in_start() -> BaseResponse:
     """The start page: the account's identity providers, one link each."""
     rt = runtime()
@@ -225,7 +226,7 @@ def _mfa_page(error: str | None = None, status: int = 200) -> BaseResponse:
 
 
 @bp.post("/console/mfa")
-@rate_limited
+@rate_limited("console:MfaVerify")
 @csrf_protected
 def mfa_verify() -> BaseResponse:
     rt = runtime()

@@ -111,7 +111,7 @@ def _client(provider: OidcProvider, secret: str) -> OAuth2Session:
 
 
 @bp.get("/oidc/login")
-@rate_limited
+@rate_limited("oidc:Login")
 def login() -> BaseResponse:
     arn = request.args.get("provider", "")
     try:
@@ -150,7 +150,7 @@ def _flow() -> dict[str, Any]:
 
 
 @bp.get("/oidc/callback")
-@rate_limited
+@rate_limited("oidc:SignIn")
 def callback() -> BaseResponse:
     rt = runtime()
     fields: dict[str, Any] = {}

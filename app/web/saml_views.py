@@ -77,7 +77,7 @@ def metadata() -> Response:
 
 
 @bp.get("/saml/login")
-@rate_limited
+@rate_limited("saml:Login")
 def login() -> BaseResponse:
     rt = runtime()
     arn = request.args.get("provider", "")
@@ -141,7 +141,7 @@ def _pending_request() -> dict[str, Any] | None:
 
 
 @bp.post("/saml/acs")
-@rate_limited
+@rate_limited("saml:SignIn")
 def acs() -> BaseResponse:
     rt = runtime()
     saml_response = request.form.get("SAMLResponse", "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,9 +94,14 @@ def _limited(tmp_path: Path, trusted_proxies: int = 0) -> Settings:
 
 
 @pytest.fixture
-def limited(tmp_path: Path) -> Iterator[str]:
-    with running(_limited(tmp_path)) as (url, _):
-        yield url
+def limited_server(tmp_path: Path) -> Iterator[tuple[str, Runtime]]:
+    with running(_limited(tmp_path)) as server:
+        yield server
+
+
+@pytest.fixture
+def limited(limited_server: tuple[str, Runtime]) -> str:
+    return limited_server[0]
 
 
 @pytest.fixture
@@ -127,14 +133,35 @@ def _codes(url: str, forwarded_for: list[str | None]) -> list[str]:
     ]
 
 
-def test_unsigned_sts_actions_and_sign_in_pages_are_rate_limited(limited: str) -> None:
+def test_unsigned_sts_actions_and_sign_in_pages_are_rate_limited(
+    limited_server: tuple[str, Runtime],
+) -> None:
+    limited, runtime = limited_server
     codes = _codes(limited, [None] * 8)
     assert "Throttling" in codes and codes[0] == "InvalidIdentityToken"
     pages = [
         requests.post(limited + "/saml/acs", data={"SAMLResponse": "x"}, timeout=5)
         for _ in range(8)
     ]
-    assert any("Too many sign-in attempts" in p.text for p in pages)
+    throttled = [p for p in pages if "Too many sign-in attempts" in p.text]
+    assert throttled and all(p.status_code == 429 for p in throttled)
+    # The start page lists an account's providers: it is a door too.
+    time.sleep(1.1)  # the next second's allowance
+    starts = [
+        requests.get(limited + "/signin?account=111122223333", timeout=5).status_code
+        for _ in range(8)
+    ]
+    assert starts[0] == 200 and 429 in starts
+    with runtime.sessions() as session:
+        reasons = set(
+            session.execute(
+                select(AuditEvent.action, AuditEvent.reason).where(
+                    AuditEvent.reason == "throttled.ip"
+                )
+            )
+        )
+    # Throttled pages are on record under their own actions, like their other refusals.
+    assert reasons >= {("saml:SignIn", "throttled.ip"), ("console:SignInStart", "throttled.ip")}
 
 
 def test_a_forwarded_address_does_not_dodge_the_limit_unless_proxies_are_trusted(

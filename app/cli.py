@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import tempfile
 from dataclasses import asdict
@@ -11,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from sqlalchemy import select
@@ -33,9 +35,12 @@ from app.runtime import NewAccount
 from app.runtime import Runtime
 
 
-def _start() -> Runtime:
+def start_runtime(*, first_start: bool = False) -> Runtime:
+    """The runtime for a command. Only `init` and `serve` (first_start) make the root
+    account, because only they show its key, once: every other command on a store
+    without one says to run `fedbridge init` first."""
     try:
-        return Runtime.start(Settings.from_env())
+        runtime = Runtime.start(Settings.from_env(), bootstrap=first_start)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
     except Exception as e:
@@ -43,6 +48,13 @@ def _start() -> Runtime:
         if why is None:
             raise  # a fault of ours: its traceback is the report
         raise click.ClickException(f"cannot start: {why}") from None
+    if not first_start and runtime.root_account_id() is None:
+        runtime.engine.dispose()
+        raise click.ClickException(
+            "this store has no account yet: run `fedbridge init` first "
+            "(it prints the root account's key, once)"
+        )
+    return runtime
 
 
 def _why_not_started(e: Exception) -> str | None:
@@ -58,6 +70,10 @@ def _why_not_started(e: Exception) -> str | None:
             "FEDBRIDGE_DATABASE_URL is not a database URL (postgresql+psycopg://… or sqlite:///…)"
         )
     if isinstance(e, ModuleNotFoundError):
+        if e.name == "redis":
+            return "FEDBRIDGE_REDIS_URL needs the redis package: pip install -e '.[redis]'"
+        if e.name and e.name.startswith("psycopg"):
+            return "FEDBRIDGE_DATABASE_URL needs psycopg: pip install -e '.[postgres]'"
         return f"FEDBRIDGE_DATABASE_URL needs a driver that is not installed ({e.name})"
     if isinstance(e, OperationalError | InterfaceError):
         first_line = str(e.orig).strip().splitlines()[0] if str(e.orig).strip() else ""
@@ -68,22 +84,52 @@ def _why_not_started(e: Exception) -> str | None:
     return None
 
 
+def record(
+    runtime: Runtime,
+    action: str,
+    *,
+    account_id: str | None = None,
+    resource: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """A change made at the command line, on record like one made through the API."""
+    runtime.audit.write(
+        AuditRecord(
+            runtime.clock.now(),
+            ids.request_id(),
+            action,
+            "allowed",
+            account_id=account_id,
+            resource=resource,
+            user_agent=f"fedbridge-cli (uid {os.getuid()})",
+            detail=detail,
+        )
+    )
+
+
 def account_or_root(runtime: Runtime, account_id: str | None) -> str:
     """--account's value, checked, or the root account's id."""
     if account_id is None:
-        return runtime.root_account_id()
+        root = runtime.root_account_id()
+        assert root is not None, "start_runtime() refuses a store without an account"
+        return root
     if not is_account_id(account_id):
         raise click.BadParameter("an account id is 12 digits", param_hint="--account")
+    if not runtime.account_exists(account_id):
+        raise click.ClickException(
+            f"there is no account {account_id}: create it with "
+            f"`fedbridge account create --id {account_id}`"
+        )
     return account_id
 
 
 def _print_account(account: NewAccount, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(asdict(account)))
+        click.echo(json.dumps({**asdict(account), "created": True}))
         return
     click.echo(f"account id:            {account.account_id}")
     click.echo(f"root access key id:    {account.access_key_id}")
-    click.echo(f"root secret access key {account.secret_access_key}")
+    click.echo(f"root secret access key: {account.secret_access_key}")
     click.echo("The secret is shown once; store it now.")
 
 
@@ -105,11 +151,12 @@ def main(log_format: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the new account as JSON.")
 def init(as_json: bool) -> None:
     """Create the store and the root account if missing."""
-    runtime = _start()
+    runtime = start_runtime(first_start=True)
     if runtime.created is not None:
         _print_account(runtime.created, as_json)
         return
     account_id = runtime.root_account_id()
+    _warn_if_ignored(runtime)
     if as_json:
         click.echo(json.dumps({"account_id": account_id, "created": False}))
     else:
@@ -129,7 +176,7 @@ def account() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def account_create(account_id: str | None, name: str | None, as_json: bool) -> None:
     """Create another account with its own root key, printed once."""
-    runtime = _start()
+    runtime = start_runtime()
     try:
         _print_account(runtime.create_account(account_id, name), as_json)
     except ServiceError as e:
@@ -150,13 +197,14 @@ def sts_revoke_sessions(account_id: str | None, role_name: str) -> None:
     As in AWS, this writes the role's inline policy AWSRevokeOlderSessions (a Deny on
     aws:TokenIssueTime); PutRolePolicy with the same document does it through the API.
     """
-    runtime = _start()
+    runtime = start_runtime()
     account_id = account_or_root(runtime, account_id)
     try:
         with runtime.sessions.begin() as session:
             runtime.iam(session, account_id).revoke_role_sessions(role_name)
     except ServiceError as e:
         raise click.ClickException(e.message) from None
+    record(runtime, "cli:RevokeRoleSessions", account_id=account_id, resource=role_name)
     click.echo(
         f"sessions of role {role_name} in account {account_id} issued before now are revoked"
     )
@@ -165,8 +213,10 @@ def sts_revoke_sessions(account_id: str | None, role_name: str) -> None:
 @sts.command("rotate-key")
 def sts_rotate_key() -> None:
     """Seal new session tokens with a new key; older tokens work until they expire."""
-    runtime = _start()
-    click.echo(f"new token key {runtime.tokens.keys.rotate()}")
+    runtime = start_runtime()
+    kid = runtime.tokens.keys.rotate()
+    record(runtime, "cli:RotateTokenKey", detail={"kid": kid})
+    click.echo(f"new token key {kid}")
 
 
 def _register_federation_commands() -> None:
@@ -208,7 +258,7 @@ def _utc_time(value: str, option: str) -> datetime:
 )
 def audit(**filters: Any) -> None:
     """Print the audit log as JSON lines, oldest first."""
-    runtime = _start()
+    runtime = start_runtime()
     stmt = select(AuditEvent).order_by(AuditEvent.id.desc())
     if filters["since"]:
         stmt = stmt.where(AuditEvent.at >= _utc_time(filters["since"], "--since"))
@@ -242,18 +292,10 @@ def audit_prune(before: str) -> None:
 
     Nothing else deletes them: every call writes one."""
     cutoff = _utc_time(before, "--before")
-    runtime = _start()
+    runtime = start_runtime()
     deleted = audit_log.prune(runtime.sessions, cutoff)
     # The prune is itself on record: who reads the trail later sees where it starts.
-    runtime.audit.write(
-        AuditRecord(
-            runtime.clock.now(),
-            ids.request_id(),
-            "cli:AuditPrune",
-            "allowed",
-            detail={"before": cutoff.isoformat(), "deleted": deleted},
-        )
-    )
+    record(runtime, "cli:AuditPrune", detail={"before": cutoff.isoformat(), "deleted": deleted})
     click.echo(f"deleted {deleted} audit events before {cutoff.isoformat()}")
 
 
@@ -272,18 +314,52 @@ def audit_prune(before: str) -> None:
 )
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the API and the sign-in pages."""
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # gunicorn workers (even one, which gunicorn may replace) share their counters
-        # through these files; /metrics adds them up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fedbridge-metrics-")
     _check_address(host, port)
-    runtime = _start()
+    runtime = start_runtime(first_start=True)
     if runtime.created is not None:
         _print_account(runtime.created, as_json=False)
+    else:
+        _warn_if_ignored(runtime)
+    settings = runtime.settings
     click.echo(f"fedbridge: root account {runtime.root_account_id()}")
+    if settings.database_url is None:  # a URL may hold a password: only the default is named
+        click.echo(f"store: {settings.data_dir.resolve()}")
+    click.echo(f"public URL (SAML and OIDC name it): {settings.public_base_url}")
     runtime.engine.dispose()  # the workers open their own connections after the fork
     click.echo(f"listening on http://{host}:{port} ({workers} worker(s) x {threads} thread(s))")
-    _serve_gunicorn(runtime.settings, host, port, workers, threads)
+    public = urlsplit(settings.public_base_url)
+    if public.hostname in ("127.0.0.1", "localhost", "::1") and public.port != port:
+        click.echo(
+            f"note: FEDBRIDGE_BASE_URL ({settings.public_base_url}) is not on port {port}: "
+            "identity providers must reach this server at that URL (a proxy in front), "
+            "or set FEDBRIDGE_BASE_URL to the address they use",
+            err=True,
+        )
+    metrics_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # gunicorn workers (even one, which gunicorn may replace) share their counters
+        # through these files; /metrics adds them up. They are this run's: gone after.
+        metrics_dir = tempfile.mkdtemp(prefix="fedbridge-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    master = os.getpid()
+    try:
+        _serve_gunicorn(settings, host, port, workers, threads)
+    finally:
+        # Workers are forked from here and leave through this too: only the master,
+        # last to go, removes the files.
+        if metrics_dir is not None and os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _warn_if_ignored(runtime: Runtime) -> None:
+    """The first-start settings do nothing on a store that has its root account."""
+    settings, root = runtime.settings, runtime.root_account_id()
+    if settings.account_id and settings.account_id != root:
+        click.echo(
+            f"note: FEDBRIDGE_ACCOUNT_ID is ignored: this store's root account is {root}, "
+            "made at its first start",
+            err=True,
+        )
 
 
 def _check_address(host: str, port: int) -> None:

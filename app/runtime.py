@@ -20,7 +20,9 @@ from sqlalchemy.orm import sessionmaker
 
 from app import ids
 from app.arn import is_account_id
+from app.arn import root_arn
 from app.audit import AuditLog
+from app.audit import AuditRecord
 from app.clock import Clock
 from app.config import Settings
 from app.crypto import SecretBox
@@ -100,7 +102,9 @@ class Runtime:
     created: NewAccount | None = None
 
     @classmethod
-    def start(cls, settings: Settings) -> Runtime:
+    def start(cls, settings: Settings, *, bootstrap: bool = True) -> Runtime:
+        """The service's parts; with `bootstrap`, the root account too when the store has
+        none (whoever asks for that must show its key: it is shown only once)."""
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.sqlalchemy_url)
         migrate(engine)
@@ -127,7 +131,8 @@ class Runtime:
             ),
             config=ConfigCache(),
         )
-        runtime.created = runtime.bootstrap()
+        if bootstrap:
+            runtime.created = runtime.bootstrap()
         return runtime
 
     def iam(self, session: Session, account_id: str) -> IamService:
@@ -175,11 +180,14 @@ class Runtime:
                 self.settings.root_secret_access_key,
             )
 
-    def root_account_id(self) -> str:
+    def root_account_id(self) -> str | None:
+        """The first account made (None before bootstrap() has made it)."""
         with self.sessions() as session:
-            account = session.scalar(select(Account).order_by(Account.created_at).limit(1))
-            assert account is not None, "bootstrap() runs at start"
-            return account.id
+            return session.scalar(select(Account.id).order_by(Account.created_at).limit(1))
+
+    def account_exists(self, account_id: str) -> bool:
+        with self.sessions() as session:
+            return session.get(Account, account_id) is not None
 
     def create_account(self, account_id: str | None, name: str | None) -> NewAccount:
         if account_id is not None and not is_account_id(account_id):
@@ -211,6 +219,20 @@ class Runtime:
                 status="Active",
                 created_at=self.clock.now(),
             )
+        )
+        # A root key is the strongest credential there is: its issue is on record, in
+        # the transaction that makes it.
+        self.audit.add(
+            session,
+            AuditRecord(
+                self.clock.now(),
+                ids.request_id(),
+                "fedbridge:CreateAccount",
+                "allowed",
+                account_id=account_id,
+                principal=root_arn(self.settings.partition, account_id),
+                detail={"name": name, "access_key_id": key_id},
+            ),
         )
         return NewAccount(account_id, name, key_id, secret)
 

@@ -55,6 +55,49 @@ def test_root_key_from_environment(run) -> None:  # type: ignore[no-untyped-def]
     assert out["access_key_id"] == "AKIAABCDEFGHIJKLMNOP"
 
 
+def test_only_init_and_serve_make_the_root_account(run) -> None:  # type: ignore[no-untyped-def]
+    """Its key is shown once, so only a command that shows it may make it: any other
+    first command on a new store points to init, and init then shows the key."""
+    for first in (("audit",), ("saml", "export"), ("sts", "rotate-key"), ("account", "create")):
+        refused = run(*first, ok=False)
+        assert "run `fedbridge init` first" in refused.output, first
+    created = json.loads(run("init", "--json").stdout)
+    assert created["created"] is True and created["secret_access_key"]
+
+
+def test_changes_made_at_the_command_line_are_on_record(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.saml_idp import TestIdp
+
+    run("init")
+    other = json.loads(run("account", "create", "--id", "111122223333", "--json").stdout)
+    metadata = tmp_path / "corp.xml"
+    metadata.write_text(TestIdp().metadata())
+    run("saml", "import", str(metadata), "--account", "111122223333")
+    run("saml", "rotate-sp-key")
+    run("sts", "rotate-key")
+    events = [json.loads(line) for line in run("audit").stdout.splitlines()]
+    assert [e["action"] for e in events] == [
+        "fedbridge:CreateAccount",
+        "fedbridge:CreateAccount",
+        "cli:ImportSAMLProvider",
+        "cli:RotateSPKey",
+        "cli:RotateTokenKey",
+    ]
+    assert events[1]["detail"]["access_key_id"] == other["access_key_id"]
+    assert events[2]["resource"] == "arn:aws:iam::111122223333:saml-provider/corp"
+    assert all(e["user_agent"].startswith("fedbridge-cli") for e in events[2:])
+
+
+def test_a_missing_package_is_named_with_its_install_command() -> None:
+    from app.cli import _why_not_started
+
+    assert "pip install -e '.[redis]'" in (
+        _why_not_started(ModuleNotFoundError(name="redis")) or ""
+    )
+    psycopg = _why_not_started(ModuleNotFoundError(name="psycopg"))
+    assert psycopg is not None and "FEDBRIDGE_DATABASE_URL" in psycopg and "[postgres]" in psycopg
+
+
 def test_bad_environment_fails_clearly(run) -> None:  # type: ignore[no-untyped-def]
     result = run("init", ok=False, FEDBRIDGE_ACCOUNT_ID="12ab")
     assert "12 digits" in result.output
@@ -116,6 +159,43 @@ def test_serve_refuses_an_address_it_cannot_have(tmp_path: Path) -> None:
     assert "99999" in serve("--port", "99999").stderr
 
 
+def test_serve_says_where_it_stands_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from tests.conftest import free_port
+
+    port, scratch = free_port(), tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "FEDBRIDGE_DATA_DIR": str(tmp_path / "var"), "TMPDIR": str(scratch)}
+    for name in ("FEDBRIDGE_DATABASE_URL", "FEDBRIDGE_BASE_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    command = [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/metrics", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert list(scratch.glob("fedbridge-metrics-*")), "the workers share their counters"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert f"store: {(tmp_path / 'var').resolve()}" in out.decode()
+    # The default public URL names port 8000, where IdPs would not find this server.
+    assert "FEDBRIDGE_BASE_URL (http://127.0.0.1:8000) is not on port" in err.decode()
+    assert list(scratch.iterdir()) == []  # the run's metrics files went with it
+
+
 def test_account_create(run) -> None:  # type: ignore[no-untyped-def]
     run("init")
     created = json.loads(
@@ -134,8 +214,13 @@ def test_sts_revoke_sessions_and_rotate(run) -> None:  # type: ignore[no-untyped
 
 
 def test_audit_filters(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    run("init")
-    assert run("audit").stdout == ""
+    created = json.loads(run("init", "--json").stdout)
+    (event,) = (json.loads(line) for line in run("audit").stdout.splitlines())
+    # The root key's issue is on record (its id, never its secret).
+    assert event["action"] == "fedbridge:CreateAccount"
+    assert event["account_id"] == created["account_id"]
+    assert event["detail"] == {"name": "root", "access_key_id": created["access_key_id"]}
+    assert created["secret_access_key"] not in json.dumps(event)
     assert "ISO 8601" in run("audit", "--since", "yesterday", ok=False).output
     runtime = Runtime.start(Settings(data_dir=tmp_path / "var"))
     for action in ("iam:First", "iam:Second", "iam:Third"):
@@ -145,7 +230,7 @@ def test_audit_filters(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-
         json.loads(line)["action"] for line in run("audit", "--limit", "2").stdout.splitlines()
     ]
     assert newest == ["iam:Second", "iam:Third"]  # the newest two, oldest first
-    assert len(run("audit", "--since", "2020-01-01").stdout.splitlines()) == 3  # UTC when unsaid
+    assert len(run("audit", "--since", "2020-01-01").stdout.splitlines()) == 4  # UTC when unsaid
     assert run("audit", "--since", "2999-01-01").stdout == ""
     run("audit", "--limit", "0", ok=False)
 
@@ -159,7 +244,9 @@ def test_audit_prune_keeps_the_newer_events_and_says_it_ran(run, tmp_path: Path)
     runtime.engine.dispose()
 
     def actions(*args: str) -> list[str]:
-        return [json.loads(line)["action"] for line in run("audit", *args).stdout.splitlines()]
+        """The test's events (not the root account's creation, nor the prune's record)."""
+        events = (json.loads(line) for line in run("audit", *args).stdout.splitlines())
+        return [e["action"] for e in events if e["action"].startswith("iam:")]
 
     # What a prune would take, read first (--until is exclusive, as --before is).
     assert actions("--until", "2026-01-03T12:00:00") == ["iam:Day1", "iam:Day2"]
@@ -187,7 +274,8 @@ def test_audit_prune_deletes_in_batches(tmp_path: Path, monkeypatch: pytest.Monk
     runtime.audit.write(AuditRecord(datetime(2026, 2, 1, tzinfo=UTC), "r", "iam:New", "allowed"))
     assert audit.prune(runtime.sessions, datetime(2026, 1, 2, tzinfo=UTC)) == 7
     with runtime.sessions() as session:
-        assert list(session.scalars(select(AuditEvent.action))) == ["iam:New"]
+        kept = list(session.scalars(select(AuditEvent.action)))
+    assert kept == ["fedbridge:CreateAccount", "iam:New"]  # the account was made today
 
 
 def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -201,7 +289,10 @@ def test_saml_import_export_and_sp_key_rotation(run, tmp_path: Path) -> None:  #
     out = run("saml", "import", str(metadata), "--account", "123456789012").stdout
     assert out.strip() == "arn:aws:iam::123456789012:saml-provider/okta"
     again = run("saml", "import", str(metadata), ok=False)
-    assert "EntityAlreadyExists" in again.output
+    assert "EntityAlreadyExists" in again.output and "--update" in again.output
+    missing = run("saml", "import", str(metadata), "--account", "111122223333", ok=False)
+    assert "Traceback" not in missing.output
+    assert "fedbridge account create --id 111122223333" in missing.output
     run("saml", "import", str(metadata), "--update")
     hostile = tmp_path / "evil.xml"
     hostile.write_text(

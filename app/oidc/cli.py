@@ -35,16 +35,24 @@ def set_client(account_id: str | None, provider_arn: str, client_id: str) -> Non
     if not (secret.isascii() and secret.isprintable()):
         # It travels in HTTP Basic authentication, which IdPs read as ASCII.
         raise click.ClickException("the client secret must be printable ASCII")
-    from app.cli import _start
     from app.cli import account_or_root
+    from app.cli import record
+    from app.cli import start_runtime
 
-    runtime = _start()
+    runtime = start_runtime()
     account_id = account_or_root(runtime, account_id)
     try:
         with runtime.sessions.begin() as session:
             listed = OidcProviders(runtime.iam(session, account_id)).set_browser_client(
                 provider_arn, client_id, runtime.secrets.seal(secret)
             )
+        record(
+            runtime,
+            "cli:SetOIDCBrowserClient",
+            account_id=account_id,
+            resource=provider_arn,
+            detail={"client_id": client_id},
+        )
     except ServiceError as e:
         raise click.ClickException(e.message) from None
     finally:

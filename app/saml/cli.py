@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,9 +14,15 @@ from app.saml.metadata import sp_metadata
 
 
 def _start() -> Runtime:
-    from app.cli import _start as start
+    from app.cli import start_runtime
 
-    return start()
+    return start_runtime()
+
+
+def _record(runtime: Runtime, action: str, **fields: Any) -> None:
+    from app.cli import record
+
+    record(runtime, action, **fields)
 
 
 def _account(runtime: Runtime, account_id: str | None) -> str:
@@ -38,6 +45,7 @@ def saml_import(file: Path, account_id: str | None, name: str | None, update: bo
     """Register an IdP's metadata document as a SAML provider."""
     runtime = _start()
     account_id = _account(runtime, account_id)
+    named_after_file = name is None
     name = name or file.stem
     try:
         document = file.read_text(encoding="utf-8")
@@ -51,9 +59,17 @@ def saml_import(file: Path, account_id: str | None, name: str | None, update: bo
                 provider = providers.update(arn, document)
             else:
                 provider = providers.create(name, document)
-            click.echo(providers.arn(provider))
+            arn = providers.arn(provider)
     except ServiceError as e:
-        raise click.ClickException(f"{e.code}: {e.message}") from None
+        hint = ""
+        if e.code == "EntityAlreadyExists":
+            hint = " (--update replaces its metadata)"
+        elif named_after_file and "at 'name'" in e.message:
+            hint = " (--name gives the provider a name other than the file's)"
+        raise click.ClickException(f"{e.code}: {e.message}{hint}") from None
+    action = "cli:UpdateSAMLProvider" if update else "cli:ImportSAMLProvider"
+    _record(runtime, action, account_id=account_id, resource=arn)
+    click.echo(arn)
 
 
 @saml.command("export")
@@ -82,4 +98,6 @@ def saml_export(output: Path | None) -> None:
 def saml_rotate_sp_key() -> None:
     """Sign with a new SP key; the old one stays in metadata and still decrypts."""
     runtime = _start()
-    click.echo(f"new SP key {runtime.sp_keys.rotate()}")
+    kid = runtime.sp_keys.rotate()
+    _record(runtime, "cli:RotateSPKey", detail={"kid": kid})
+    click.echo(f"new SP key {kid}")

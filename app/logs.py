@@ -6,6 +6,7 @@ import contextvars
 import json
 import logging
 import re
+import time
 from typing import Any
 
 #: The id of the request being served, for every log line it causes.
@@ -14,12 +15,22 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-class JsonFormatter(logging.Formatter):
+class _UtcTimes(logging.Formatter):
+    """Times in UTC, as the audit log's: 2026-11-27T09:20:34.123Z, on any host's zone."""
+
+    @staticmethod
+    def converter(seconds: float | None) -> time.struct_time:
+        return time.gmtime(seconds)
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+
+class JsonFormatter(_UtcTimes):
     """One JSON object per line; the request id ties a request's lines together."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "time": self.formatTime(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -38,7 +49,7 @@ class JsonFormatter(logging.Formatter):
 _CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(_UtcTimes):
     """Plain lines; an audit record's fields follow as key="value", JSON-quoted: a RoleArn
     with a newline in it must not forge a second line."""
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from datetime import UTC
 from datetime import datetime
+
+import pytest
 
 from app.audit import AuditLog
 from app.audit import AuditRecord
@@ -66,3 +69,17 @@ def test_a_text_message_quoting_a_caller_stays_one_line() -> None:
         logger.removeHandler(handler)
     (line,) = out.getvalue().splitlines()
     assert "acs\\x0d\\x0aarn:aws:iam" in line and line.endswith("\\x2028x")
+
+
+def test_log_times_are_utc_whatever_the_hosts_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        record = logging.LogRecord("x", logging.INFO, "f", 1, "hello", (), None)
+        record.created = 1798362034.25  # 2026-12-27T09:00:34.250Z
+        record.msecs = 250.0
+        assert json.loads(JsonFormatter().format(record))["time"] == "2026-12-27T09:00:34.250Z"
+        assert TextFormatter().format(record).startswith("2026-12-27T09:00:34.250Z INFO")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -21,6 +21,7 @@ class _UtcTimes(logging.Formatter):
     @staticmethod
     def converter(seconds: float | None) -> time.struct_time:
         return time.gmtime(seconds)
+
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 

@@ -257,7 +257,7 @@ def _validate_with(
     if error is not None or response is None:
         if isinstance(error, V) and error.code == V.WRONG_SUBJECTCONFIRMATION and response:
             error = _diagnose_confirmation(response, sp.acs_url, now - sp.skew) or error
-        raise _mapped(error)
+        raise _mapped(error, sp)
     return _strict_checks(response, provider, metadata, sp, now)
 
 
@@ -285,7 +285,7 @@ def _diagnose_confirmation(
     return None
 
 
-def _mapped(error: Exception | None) -> ServiceError:
+def _mapped(error: Exception | None, sp: ServiceProvider) -> ServiceError:
     if isinstance(error, V):
         log.info("SAML response refused by python3-saml: %r (code %s)", str(error), error.code)
         if error.code in _EXPIRED_CODES:
@@ -303,21 +303,24 @@ def _mapped(error: Exception | None) -> ServiceError:
                 "saml.signature_wrapping",
             )
         reason = _REASONS.get(error.code, "saml.invalid")
-        return _refuse(f"The SAML response is not valid: {_describe(reason)}.", reason)
+        return _refuse(f"The SAML response is not valid: {_describe(reason, sp)}.", reason)
     log.info("SAML response unusable: %r", error)
     return _refuse("The SAML response could not be read.", "saml.malformed")
 
 
-def _describe(reason: str) -> str:
+def _describe(reason: str, sp: ServiceProvider) -> str:
+    """Why, for the person setting up the IdP: the values it must send are this
+    service's public metadata, so they are named (what was sent is not echoed)."""
     return {
         "saml.bad_signature": "its signature does not verify with the provider's keys",
         "saml.unsigned": "it is not signed",
         "saml.weak_algorithm": "it is signed with a deprecated algorithm (SHA-1)",
-        "saml.wrong_destination": "its Destination is not this service's ACS URL",
+        "saml.wrong_destination": f"its Destination is not this service's ACS URL, {sp.acs_url}",
         "saml.wrong_recipient": (
-            "it must have exactly one bearer SubjectConfirmation, naming this service's ACS URL"
+            "it must have exactly one bearer SubjectConfirmation, whose Recipient is this "
+            f"service's ACS URL, {sp.acs_url}"
         ),
-        "saml.wrong_audience": "its Audience is not this service's entity id",
+        "saml.wrong_audience": f"its Audience is not this service's entity id, {sp.entity_id}",
         "saml.wrong_issuer": "its Issuer is not the provider's entity id",
         "saml.in_response_to": "it answers a different request",
         "saml.not_yet_valid": "it is not valid yet",
@@ -336,12 +339,12 @@ def _strict_checks(
     destination = response.document.get("Destination")
     if destination is not None and destination != sp.acs_url:
         raise _refuse(
-            f"The SAML response is not valid: {_describe('saml.wrong_destination')}.",
+            f"The SAML response is not valid: {_describe('saml.wrong_destination', sp)}.",
             "saml.wrong_destination",
         )
     if sp.entity_id not in response.get_audiences():
         raise _refuse(
-            f"The SAML response is not valid: {_describe('saml.wrong_audience')}.",
+            f"The SAML response is not valid: {_describe('saml.wrong_audience', sp)}.",
             "saml.wrong_audience",
         )
     # Queried through python3-saml so it reads the assertion it validated.
@@ -351,7 +354,7 @@ def _strict_checks(
     confirmations = response._query_assertion(bearer + "/saml:SubjectConfirmationData")
     if len(confirmations) != 1 or confirmations[0].get("Recipient") != acs:
         raise _refuse(
-            f"The SAML response is not valid: {_describe('saml.wrong_recipient')}.",
+            f"The SAML response is not valid: {_describe('saml.wrong_recipient', sp)}.",
             "saml.wrong_recipient",
         )
     confirmation_end = _time(confirmations[0].get("NotOnOrAfter"))

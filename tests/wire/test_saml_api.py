@@ -455,6 +455,20 @@ def test_hostile_assertions_are_refused(world: SamlWorld, server: Server, case: 
         assert _last_reason(server) == reason
 
 
+def test_a_misdirected_response_names_what_this_service_expects(world: SamlWorld) -> None:
+    """Whoever sets up the IdP learns the values from the error: they are public (the SP
+    metadata), unlike what the response carried, which is not echoed."""
+    for sent, expected in (
+        ({"audience": "urn:amazon:webservices"}, world.audience),  # what AWS's templates send
+        ({"destination": "https://elsewhere.test/acs"}, world.acs),
+    ):
+        kwargs = {"acs": world.acs, "audience": world.audience, **sent}
+        with pytest.raises(ClientError) as err:
+            world.assume(world.idp.response(roles=[world.pair()], **kwargs))
+        message = err.value.response["Error"]["Message"]
+        assert message.endswith(f", {expected}.") and next(iter(sent.values())) not in message
+
+
 def test_comment_in_name_id_does_not_truncate_the_subject(world: SamlWorld) -> None:
     """The IdP signed `alice@example.com.evil.test`; a comment inserted after signing (comments
     are outside the signature) must not make us read `alice@example.com`."""

@@ -123,12 +123,17 @@ def account_or_root(runtime: Runtime, account_id: str | None) -> str:
     return account_id
 
 
-def _print_account(account: NewAccount, as_json: bool) -> None:
+def _print_account(account: NewAccount, as_json: bool, *, secret_given: bool = False) -> None:
+    """The new account and its key. A secret the operator gave (FEDBRIDGE_ROOT_*) is not
+    printed in text: `serve` writes this to a log (a container's, say)."""
     if as_json:
         click.echo(json.dumps({**asdict(account), "created": True}))
         return
     click.echo(f"account id:            {account.account_id}")
     click.echo(f"root access key id:    {account.access_key_id}")
+    if secret_given:
+        click.echo("root secret access key: the one in FEDBRIDGE_ROOT_SECRET_ACCESS_KEY")
+        return
     click.echo(f"root secret access key: {account.secret_access_key}")
     click.echo("The secret is shown once; store it now.")
 
@@ -153,7 +158,8 @@ def init(as_json: bool) -> None:
     """Create the store and the root account if missing."""
     runtime = start_runtime(first_start=True)
     if runtime.created is not None:
-        _print_account(runtime.created, as_json)
+        given = runtime.settings.root_secret_access_key is not None
+        _print_account(runtime.created, as_json, secret_given=given)
         return
     account_id = runtime.root_account_id()
     _warn_if_ignored(runtime)
@@ -317,7 +323,8 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     _check_address(host, port)
     runtime = start_runtime(first_start=True)
     if runtime.created is not None:
-        _print_account(runtime.created, as_json=False)
+        given = runtime.settings.root_secret_access_key is not None
+        _print_account(runtime.created, as_json=False, secret_given=given)
     else:
         _warn_if_ignored(runtime)
     settings = runtime.settings

@@ -43,7 +43,7 @@ def test_init_prints_root_keys_once(run, tmp_path: Path) -> None:  # type: ignor
     ).read_bytes().decode("latin-1")
 
 
-def test_root_key_from_environment(run) -> None:  # type: ignore[no-untyped-def]
+def test_root_key_from_environment(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     out = json.loads(
         run(
             "init",
@@ -53,6 +53,14 @@ def test_root_key_from_environment(run) -> None:  # type: ignore[no-untyped-def]
         ).stdout
     )
     assert out["access_key_id"] == "AKIAABCDEFGHIJKLMNOP"
+    # In text (what serve writes to its log) a secret the operator gave is not repeated.
+    text = run(
+        "init",
+        FEDBRIDGE_DATA_DIR=str(tmp_path / "other"),
+        FEDBRIDGE_ROOT_ACCESS_KEY_ID="AKIAABCDEFGHIJKLMNOP",
+        FEDBRIDGE_ROOT_SECRET_ACCESS_KEY="s" * 40,
+    ).stdout
+    assert "AKIAABCDEFGHIJKLMNOP" in text and "s" * 40 not in text
 
 
 def test_only_init_and_serve_make_the_root_account(run) -> None:  # type: ignore[no-untyped-def]

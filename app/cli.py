@@ -280,7 +280,14 @@ def audit(**filters: Any) -> None:
         if filters[key]:
             stmt = stmt.where(column == filters[key])
     with runtime.sessions() as session:
-        newest = list(session.scalars(stmt.limit(filters["limit"])))
+        newest = list(session.scalars(stmt.limit(filters["limit"] + 1)))
+        if len(newest) > filters["limit"]:
+            newest.pop()
+            click.echo(
+                f"note: more events match; these are the newest {filters['limit']} "
+                "(--limit, --since and --until choose others)",
+                err=True,
+            )
         for event in reversed(newest):
             row = {c.name: getattr(event, c.name) for c in AuditEvent.__table__.columns}
             row["at"] = event.at.isoformat()

@@ -238,6 +238,8 @@ def test_audit_filters(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-
         json.loads(line)["action"] for line in run("audit", "--limit", "2").stdout.splitlines()
     ]
     assert newest == ["iam:Second", "iam:Third"]  # the newest two, oldest first
+    assert "more events match" in run("audit", "--limit", "2").stderr
+    assert "more events match" not in run("audit", "--limit", "4").stderr
     assert len(run("audit", "--since", "2020-01-01").stdout.splitlines()) == 4  # UTC when unsaid
     assert run("audit", "--since", "2999-01-01").stdout == ""
     run("audit", "--limit", "0", ok=False)

@@ -38,6 +38,11 @@ _ADVICE = {
     "IDPRejectedClaim": "Your identity provider did not sign you in. Try again there.",
     "Throttling": "Too many sign-in attempts from your network. Wait a minute and try again.",
 }
+#: Refusals that are not about access, though AWS's code for them is AccessDenied.
+_ADVICE_BY_REASON = {
+    reason: "Start again from the sign-in page, in this browser."
+    for reason in ("oidc.no_flow", "oidc.state_mismatch", "saml.in_response_to", "web.csrf")
+}
 
 
 def runtime() -> Runtime:
@@ -140,7 +145,8 @@ def page_error(err: ServiceError, action: str, **audit_fields: Any) -> Response:
         "error.html",
         code=err.code,
         message=err.message,
-        advice=_ADVICE.get(err.code, "Start again from the sign-in page."),
+        advice=_ADVICE_BY_REASON.get(err.reason or "")
+        or _ADVICE.get(err.code, "Start again from the sign-in page."),
     )
     # A browser is told "too many requests" plainly; the API answers Throttling with
     # AWS's 400.

@@ -122,6 +122,9 @@ def test_an_answer_without_the_browser_that_asked_is_refused(world: World, serve
     back = _start(server, world, requests.Session())
     resp = requests.get(back.headers["Location"], allow_redirects=False, timeout=10)
     assert resp.status_code == 403 and "not started in this browser" in resp.text
+    # What to do is start again here, not ask an administrator for access.
+    assert "Start again from the sign-in page, in this browser." in resp.text
+    assert "administrator" not in resp.text
 
 
 def test_nonce_mismatch_is_refused(world: World, server: Server) -> None:

@@ -9,11 +9,10 @@ from urllib.parse import quote
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
-from app.api.tags import list_resource_tags
+from app.api.tags import Target
+from app.api.tags import register_tag_actions
 from app.api.tags import tag_context
-from app.api.tags import tag_resource
 from app.api.tags import tags_shape
-from app.api.tags import untag_resource
 from app.db.models import AccessKey
 from app.db.models import Account
 from app.db.models import Group
@@ -225,21 +224,6 @@ def delete_user(call: Call) -> Result:
     return None
 
 
-@action("iam", "TagUser")
-def tag_user(call: Call) -> Result:
-    return _tag(call, "user")
-
-
-@action("iam", "UntagUser")
-def untag_user(call: Call) -> Result:
-    return _untag(call, "user")
-
-
-@action("iam", "ListUserTags")
-def list_user_tags(call: Call) -> Result:
-    return _list_tags(call, "user")
-
-
 # --- access keys ---------------------------------------------------------------------
 
 
@@ -420,48 +404,20 @@ def delete_role(call: Call) -> Result:
     return None
 
 
-@action("iam", "TagRole")
-def tag_role(call: Call) -> Result:
-    return _tag(call, "role")
+def _owner_target(kind: str) -> Callable[[Call], Target]:
+    """Users' and roles' tags: named by UserName or RoleName."""
+    param = "UserName" if kind == "user" else "RoleName"
+
+    def target(call: Call) -> Target:
+        iam, name = call.services.iam, call.params.req(param)
+        find = iam.user if kind == "user" else iam.role
+        return owner_arn(call, kind, name), kind, lambda: find(name).pk
+
+    return target
 
 
-@action("iam", "UntagRole")
-def untag_role(call: Call) -> Result:
-    return _untag(call, "role")
-
-
-@action("iam", "ListRoleTags")
-def list_role_tags(call: Call) -> Result:
-    return _list_tags(call, "role")
-
-
-# Tags of users and roles: (Tag|Untag|List…Tags), named by UserName or RoleName.
-_TAGGED = {"user": ("User", "UserName"), "role": ("Role", "RoleName")}
-
-
-def _tags_action(
-    call: Call, kind: str, run: Callable[[Call, str, str, str, Callable[[], int]], Result]
-) -> Result:
-    noun, param = _TAGGED[kind]
-    name = call.params.req(param)
-    iam = call.services.iam
-
-    def owner_pk() -> int:
-        return (iam.user(name) if kind == "user" else iam.role(name)).pk
-
-    return run(call, noun, owner_arn(call, kind, name), kind, owner_pk)
-
-
-def _tag(call: Call, kind: str) -> Result:
-    return _tags_action(call, kind, tag_resource)
-
-
-def _untag(call: Call, kind: str) -> Result:
-    return _tags_action(call, kind, untag_resource)
-
-
-def _list_tags(call: Call, kind: str) -> Result:
-    return _tags_action(call, kind, list_resource_tags)
+register_tag_actions("User", _owner_target("user"))
+register_tag_actions("Role", _owner_target("role"))
 
 
 # --- managed policies ----------------------------------------------------------------
@@ -499,24 +455,12 @@ def list_policies(call: Call) -> Result:
     return listing("Policies", page, lambda pol: policy_shape(iam, pol))
 
 
-@action("iam", "TagPolicy")
-def tag_policy(call: Call) -> Result:
-    return _policy_tags_action(call, tag_resource)
-
-
-@action("iam", "UntagPolicy")
-def untag_policy(call: Call) -> Result:
-    return _policy_tags_action(call, untag_resource)
-
-
-@action("iam", "ListPolicyTags")
-def list_policy_tags(call: Call) -> Result:
-    return _policy_tags_action(call, list_resource_tags)
-
-
-def _policy_tags_action(call: Call, run: Callable[..., Result]) -> Result:
+def _policy_target(call: Call) -> Target:
     iam, arn = call.services.iam, _policy_resource(call)
-    return run(call, "Policy", arn, "policy", lambda: iam.policy(arn).pk)
+    return arn, "policy", lambda: iam.policy(arn).pk
+
+
+register_tag_actions("Policy", _policy_target)
 
 
 @action("iam", "DeletePolicy")

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.api.sts_actions import role_session_shape
-from app.api.tags import list_resource_tags
+from app.api.tags import Target
+from app.api.tags import register_tag_actions
 from app.api.tags import tag_context
-from app.api.tags import tag_resource
 from app.api.tags import tags_shape
-from app.api.tags import untag_resource
 from app.errors import InvalidParameterValueError
 from app.iam import names
 from app.iam.oidc_providers import OWNER_KIND
@@ -105,25 +102,13 @@ def delete_open_id_connect_provider(call: Call) -> Result:
     return None
 
 
-@action("iam", "TagOpenIDConnectProvider")
-def tag_open_id_connect_provider(call: Call) -> Result:
-    return _tags_action(call, tag_resource)
-
-
-@action("iam", "UntagOpenIDConnectProvider")
-def untag_open_id_connect_provider(call: Call) -> Result:
-    return _tags_action(call, untag_resource)
-
-
-@action("iam", "ListOpenIDConnectProviderTags")
-def list_open_id_connect_provider_tags(call: Call) -> Result:
-    return _tags_action(call, list_resource_tags)
-
-
-def _tags_action(call: Call, run: Callable[..., Result]) -> Result:
+def _tags_target(call: Call) -> Target:
     providers = _providers(call)
     arn = _arn(call, providers)
-    return run(call, "OpenIDConnectProvider", arn, OWNER_KIND, lambda: providers.get(arn).pk)
+    return arn, OWNER_KIND, lambda: providers.get(arn).pk
+
+
+register_tag_actions("OpenIDConnectProvider", _tags_target)
 
 
 @action("sts", "AssumeRoleWithWebIdentity", signed=False, writes=lambda params: False)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
 from app.api.sts_actions import role_session_shape
-from app.api.tags import list_resource_tags
+from app.api.tags import Target
+from app.api.tags import register_tag_actions
 from app.api.tags import tag_context
-from app.api.tags import tag_resource
 from app.api.tags import tags_shape
-from app.api.tags import untag_resource
 from app.arn import is_account_id
 from app.db.models import SamlProvider
 from app.errors import InvalidIdentityTokenError
@@ -95,25 +93,13 @@ def delete_saml_provider(call: Call) -> Result:
     return None
 
 
-@action("iam", "TagSAMLProvider")
-def tag_saml_provider(call: Call) -> Result:
-    return _tags_action(call, tag_resource)
-
-
-@action("iam", "UntagSAMLProvider")
-def untag_saml_provider(call: Call) -> Result:
-    return _tags_action(call, untag_resource)
-
-
-@action("iam", "ListSAMLProviderTags")
-def list_saml_provider_tags(call: Call) -> Result:
-    return _tags_action(call, list_resource_tags)
-
-
-def _tags_action(call: Call, run: Callable[..., Result]) -> Result:
+def _tags_target(call: Call) -> Target:
     providers = _providers(call)
     arn = _arn_resource(call, providers)
-    return run(call, "SAMLProvider", arn, OWNER_KIND, lambda: providers.get(arn).pk)
+    return arn, OWNER_KIND, lambda: providers.get(arn).pk
+
+
+register_tag_actions("SAMLProvider", _tags_target)
 
 
 @action("sts", "AssumeRoleWithSAML", signed=False, writes=lambda params: False)

@@ -10,6 +10,7 @@ from typing import Any
 
 from app.api.registry import Call
 from app.api.registry import Result
+from app.api.registry import action
 from app.errors import MissingParameterError
 from app.iam import names
 from app.iam.service import page_of
@@ -27,9 +28,25 @@ def tag_context(tags: Sequence[tuple[str, str]]) -> dict[str, Any]:
     return context
 
 
-# The three actions of every taggable kind. `resource` is what authorization sees (the
-# entity's ARN, or the one it would have); `owner_pk` finds the entity, after
-# authorization, so that a refused caller cannot tell whether it exists.
+#: What a tagging call names: (the resource authorization sees, which is the entity's
+#: ARN or the one it would have; the owner kind its tags are filed under; a lookup of
+#: the entity's key, run after authorization so that a refused caller cannot tell
+#: whether it exists).
+Target = tuple[str, str, Callable[[], int]]
+
+
+def register_tag_actions(noun: str, target: Callable[[Call], Target]) -> None:
+    """Tag{noun}, Untag{noun} and List{noun}Tags, for one kind of entity."""
+    for name, run in (
+        (f"Tag{noun}", tag_resource),
+        (f"Untag{noun}", untag_resource),
+        (f"List{noun}Tags", list_resource_tags),
+    ):
+
+        def handler(call: Call, run: Callable[..., Result] = run) -> Result:
+            return run(call, noun, *target(call))
+
+        action("iam", name)(handler)
 
 
 def tag_resource(

@@ -22,6 +22,7 @@ from typing import Any
 
 from app import ids
 from app.arn import Arn
+from app.arn import iam_arn
 from app.arn import is_account_id
 from app.arn import root_arn
 from app.clock import Clock
@@ -579,6 +580,7 @@ class StsService:
         """The principal a verified token acts as; refused once its role or user is gone."""
         body = claims.body
         kind = body["kind"]
+        arn, name, identity_arn = body["arn"], body["name"], body["iarn"]
         if kind == "assumed-role":
             role = cached_get(session, Role, body["pk"])
             if role is None or role.role_id != body["oid"]:
@@ -587,15 +589,20 @@ class StsService:
             user = cached_get(session, User, body["pk"])
             if user is None or user.user_id != body["oid"]:
                 raise InvalidClientTokenIdError(_INVALID_TOKEN, reason="sts.user_deleted")
+            # The user as it is now: renamed since, the session acts as that user under its
+            # new name (aws:username, requests for "myself"), never as whoever took the
+            # old one.
+            name = user.name
+            arn = identity_arn = iam_arn(self.partition, user.account_id, "user", user.path, name)
         issued_at = datetime.fromtimestamp(body["iat_ms"] / 1000, UTC)
         return Principal(
             kind=kind,
             account_id=body["acct"],
-            arn=body["arn"],
+            arn=arn,
             user_id=body["uid"],
-            name=body["name"],
+            name=name,
             owner_pk=body["pk"],
-            identity_arn=body["iarn"],
+            identity_arn=identity_arn,
             access_key_id=claims.access_key_id,
             session=SessionInfo(
                 issued_at=issued_at,

@@ -345,3 +345,42 @@ def test_a_user_deactivates_its_own_device_without_naming_itself(world: MfaWorld
     with pytest.raises(ClientError) as err:  # root has no device here
         world.admin.deactivate_mfa_device(SerialNumber=world.serial)
     assert _code(err) == "NoSuchEntity"
+
+
+def test_a_session_acts_as_its_user_renamed_never_as_a_new_owner_of_the_name(
+    world: MfaWorld,
+) -> None:
+    """A session's user is the one whose id it carries: renamed, the session follows it
+    (aws:username and calls about "myself" included), and another user later given the
+    old name is out of its reach."""
+    world.enable()
+    world.admin.put_user_policy(
+        UserName="bob",
+        PolicyName="own-credentials",
+        PolicyDocument=_doc(
+            {
+                "Effect": "Allow",
+                "Action": ["iam:CreateAccessKey", "iam:DeactivateMFADevice"],
+                "Resource": f"arn:aws:iam::{world.account_id}:user/${{aws:username}}",
+            }
+        ),
+    )
+    session = world.iam_with(world.session_token(world.code()))
+    world.admin.update_user(UserName="bob", NewUserName="robert")
+    world.admin.create_user(UserName="bob")  # someone else, under the old name
+    device = world.admin.create_virtual_mfa_device(VirtualMFADeviceName="new-bob")
+    serial = device["VirtualMFADevice"]["SerialNumber"]
+    totp = pyotp.TOTP(device["VirtualMFADevice"]["Base32StringSeed"].decode())
+    world.admin.enable_mfa_device(
+        UserName="bob",
+        SerialNumber=serial,
+        AuthenticationCode1=totp.generate_otp(world.step() - 1),
+        AuthenticationCode2=totp.generate_otp(world.step()),
+    )
+
+    made = session.create_access_key()["AccessKey"]  # "myself" is robert now
+    assert made["UserName"] == "robert"
+    assert world.admin.list_access_keys(UserName="bob")["AccessKeyMetadata"] == []
+    with pytest.raises(ClientError):
+        session.deactivate_mfa_device(SerialNumber=serial)
+    assert len(world.admin.list_mfa_devices(UserName="bob")["MFADevices"]) == 1

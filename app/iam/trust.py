@@ -11,6 +11,8 @@ unique id (`Role.trust_bindings`); evaluation and display go through the ids.
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
@@ -73,19 +75,17 @@ def bind(session: Session, partition: str, document: str) -> dict[str, str]:
         named = _named(principal)
         if named is None or principal in bindings:
             continue
-        arn, kind, path, name = named
+        arn, kind, _, name = named
         entity = None
-        if (
-            arn.partition == partition
-            and is_account_id(arn.account)
-            and 0 < len(name) <= 128
-            and names.valid_name(name)
-        ):
+        if is_account_id(arn.account) and 0 < len(name) <= 128 and names.valid_name(name):
             model = _KINDS[kind]
             entity = session.scalar(
                 select(model).where(model.account_id == arn.account, model.name_key == name.lower())
             )
-        if entity is None or entity.path != path:
+        # Exactly its ARN (partition, no region, path, the name's letter case): in a
+        # Principal the name is case-sensitive (AWS), and a policy must not come to trust
+        # more than the text it was checked as.
+        if entity is None or _entity_arn(partition, kind, entity) != principal:
             raise MalformedPolicyDocumentError(
                 f'Invalid principal in policy: "AWS":"{names._shown(principal)}"'
             )
@@ -141,7 +141,16 @@ def shown(session: Session, partition: str, role: Role) -> str:
             now[principal] = current
     if not now:
         return role.trust_policy
-    raw = json.loads(role.trust_policy)
+    # Rewritten through json, numbers (a condition's 1e400, 1.50) stay as written: each
+    # parses to a placeholder string that its numeral replaces afterwards.
+    numerals: list[str] = []
+    mark = f"\x00{secrets.token_hex(8)}:"
+
+    def keep(numeral: str) -> str:
+        numerals.append(numeral)
+        return f"{mark}{len(numerals) - 1}"
+
+    raw = json.loads(role.trust_policy, parse_float=keep, parse_int=keep)
     statements = raw["Statement"] if isinstance(raw["Statement"], list) else [raw["Statement"]]
     for statement in statements:
         principal = statement.get("Principal")
@@ -150,4 +159,5 @@ def shown(session: Session, partition: str, role: Role) -> str:
             principal["AWS"] = (
                 [now.get(p, p) for p in aws] if isinstance(aws, list) else now.get(aws, aws)
             )
-    return json.dumps(raw)
+    placeholder = re.escape(json.dumps(mark)[1:-1]) + r"(\d+)"
+    return re.sub(f'"{placeholder}"', lambda m: numerals[int(m[1])], json.dumps(raw))

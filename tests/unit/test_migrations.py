@@ -51,17 +51,26 @@ def test_roles_made_before_trust_bindings_are_bound_on_upgrade(tmp_path: Path) -
         trust = json.dumps(
             {
                 "Version": "2012-10-17",
-                "Statement": {
-                    "Effect": "Allow",
-                    "Action": "sts:AssumeRole",
-                    "Principal": {
-                        "AWS": [
-                            "arn:aws:iam::111122223333:user/eng/Bob",
-                            "arn:aws:iam::111122223333:user/ghost",
-                            "arn:aws:iam::111122223333:root",
-                        ]
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {
+                            "AWS": [
+                                "arn:aws:iam::111122223333:user/eng/Bob",
+                                "arn:aws:iam::111122223333:user/ghost",
+                                "arn:aws:iam::111122223333:user/eng/bob",  # matched nobody
+                                "arn:aws-cn:iam::111122223333:user/eng/Bob",  # nor this
+                                "arn:aws:iam::111122223333:root",
+                            ]
+                        },
                     },
-                },
+                    {
+                        "Effect": "Deny",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"AWS": "arn:aws:iam::111122223333:user/contractor"},
+                    },
+                ],
             }
         )
         conn.execute(
@@ -77,6 +86,10 @@ def test_roles_made_before_trust_bindings_are_bound_on_upgrade(tmp_path: Path) -
         stored = conn.execute(text("SELECT trust_bindings FROM roles")).scalar()
     assert json.loads(stored) == {
         "arn:aws:iam::111122223333:user/eng/Bob": "AIDABOB",
-        "arn:aws:iam::111122223333:user/ghost": "(deleted)",  # matches nobody
+        # Allowing a name nobody has: AWS would not have saved it; it allows nobody now.
+        "arn:aws:iam::111122223333:user/ghost": "(deleted)",
+        "arn:aws:iam::111122223333:user/eng/bob": "(deleted)",
+        # The other partition's ARN, and the Deny of a name nobody has yet, stay matched
+        # by their text as before: the Deny still refuses a contractor made later.
     }
     engine.dispose()

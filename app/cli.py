@@ -240,11 +240,12 @@ def _utc_time(value: str, option: str) -> datetime:
     """An ISO 8601 time from the command line; one without a zone is UTC."""
     try:
         at = datetime.fromisoformat(value)
-    except ValueError:
+        # In UTC now, where the store compares: a time at the calendar's edge may not be.
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise click.BadParameter(
             "use ISO 8601, e.g. 2026-01-31T12:00:00+00:00", param_hint=option
         ) from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @main.command()

@@ -261,6 +261,8 @@ def test_audit_prune_keeps_the_newer_events_and_says_it_ran(run, tmp_path: Path)
     # What a prune would take, read first (--until is exclusive, as --before is).
     assert actions("--until", "2026-01-03T12:00:00") == ["iam:Day1", "iam:Day2"]
     assert "ISO 8601" in run("audit-prune", "--before", "last week", ok=False).output
+    edge = run("audit-prune", "--before", "9999-12-31T23:59:59-01:00", ok=False).output
+    assert "ISO 8601" in edge and "Traceback" not in edge
     assert "--before" in run("audit-prune", ok=False).output
     assert actions() == ["iam:Day1", "iam:Day2", "iam:Day3", "iam:Day4"]  # refusals delete nothing
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -33,6 +34,9 @@ from app.errors import ServiceError
 from app.logs import configure_logging
 from app.runtime import NewAccount
 from app.runtime import Runtime
+
+# Warnings go through logging: on stderr, in the --log-format a log shipper reads.
+log = logging.getLogger("fedbridge.cli")
 
 
 def start_runtime(*, first_start: bool = False) -> Runtime:
@@ -344,11 +348,12 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     click.echo(f"listening on http://{host}:{port} ({workers} worker(s) x {threads} thread(s))")
     public = urlsplit(settings.public_base_url)
     if public.hostname in ("127.0.0.1", "localhost", "::1") and public.port != port:
-        click.echo(
-            f"note: FEDBRIDGE_BASE_URL ({settings.public_base_url}) is not on port {port}: "
-            "identity providers must reach this server at that URL (a proxy in front), "
-            "or set FEDBRIDGE_BASE_URL to the address they use",
-            err=True,
+        log.warning(
+            "FEDBRIDGE_BASE_URL (%s) is not on port %d: identity providers must reach this "
+            "server at that URL (a proxy in front), or set FEDBRIDGE_BASE_URL to the "
+            "address they use",
+            settings.public_base_url,
+            port,
         )
     metrics_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -370,10 +375,10 @@ def _warn_if_ignored(runtime: Runtime) -> None:
     """The first-start settings do nothing on a store that has its root account."""
     settings, root = runtime.settings, runtime.root_account_id()
     if settings.account_id and settings.account_id != root:
-        click.echo(
-            f"note: FEDBRIDGE_ACCOUNT_ID is ignored: this store's root account is {root}, "
-            "made at its first start",
-            err=True,
+        log.warning(
+            "FEDBRIDGE_ACCOUNT_ID is ignored: this store's root account is %s, made at its "
+            "first start",
+            root,
         )
 
 

@@ -200,7 +200,8 @@ def test_serve_says_where_it_stands_and_leaves_nothing_behind(tmp_path: Path) ->
     assert process.returncode == 0
     assert f"store: {(tmp_path / 'var').resolve()}" in out.decode()
     # The default public URL names port 8000, where IdPs would not find this server.
-    assert "FEDBRIDGE_BASE_URL (http://127.0.0.1:8000) is not on port" in err.decode()
+    warning = next(json.loads(line) for line in err.decode().splitlines() if "BASE_URL" in line)
+    assert "FEDBRIDGE_BASE_URL (http://127.0.0.1:8000) is not on port" in warning["message"]
     assert list(scratch.iterdir()) == []  # the run's metrics files went with it
 
 

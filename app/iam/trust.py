@@ -55,16 +55,15 @@ def _aws_principals(document: str) -> list[str]:
     return found
 
 
-def _named(principal: str) -> tuple[Arn, str, str, str] | None:
-    """(ARN, kind, path, name) when `principal` is an IAM user's or role's ARN."""
+def _named(principal: str) -> tuple[Arn, str, str] | None:
+    """(ARN, kind, name) when `principal` is an IAM user's or role's ARN."""
     arn = Arn.parse(principal)
     if arn is None or arn.service != "iam":
         return None
     kind, _, rest = arn.resource.partition("/")
     if kind not in _KINDS:
         return None
-    path, _, name = ("/" + rest).rpartition("/")
-    return arn, kind, path + "/", name
+    return arn, kind, rest.rpartition("/")[2]
 
 
 def bind(session: Session, partition: str, document: str) -> dict[str, str]:
@@ -75,7 +74,7 @@ def bind(session: Session, partition: str, document: str) -> dict[str, str]:
         named = _named(principal)
         if named is None or principal in bindings:
             continue
-        arn, kind, _, name = named
+        arn, kind, name = named
         entity = None
         if is_account_id(arn.account) and 0 < len(name) <= 128 and names.valid_name(name):
             model = _KINDS[kind]

@@ -35,7 +35,15 @@ def _document(text: str) -> str:
     return quote(text, safe="")
 
 
+def _boundary_shape(iam: IamService, owner: User | Role) -> dict[str, str] | None:
+    arn = iam.boundary_arn(owner)
+    if arn is None:
+        return None
+    return {"PermissionsBoundaryType": "PermissionsBoundaryPolicy", "PermissionsBoundaryArn": arn}
+
+
 def user_shape(iam: IamService, user: User, *, with_tags: bool = False) -> dict[str, Any]:
+    """ListUsers leaves the tags and the permissions boundary out, as AWS does."""
     shape: dict[str, Any] = {
         "Path": user.path,
         "UserName": user.name,
@@ -44,6 +52,7 @@ def user_shape(iam: IamService, user: User, *, with_tags: bool = False) -> dict[
         "CreateDate": user.created_at,
     }
     if with_tags:
+        shape["PermissionsBoundary"] = _boundary_shape(iam, user)
         shape["Tags"] = tags_shape(iam.tags_of("user", user.pk)) or None
     return shape
 
@@ -59,7 +68,8 @@ def group_shape(iam: IamService, group: Group) -> dict[str, Any]:
 
 
 def role_shape(iam: IamService, role: Role, *, with_tags: bool = True) -> dict[str, Any]:
-    """ListRoles leaves the tags out, as AWS does (a query per role saved too)."""
+    """ListRoles leaves the tags and the permissions boundary out, as AWS does (a query
+    per role saved too)."""
     return {
         "Path": role.path,
         "RoleName": role.name,
@@ -69,6 +79,7 @@ def role_shape(iam: IamService, role: Role, *, with_tags: bool = True) -> dict[s
         "AssumeRolePolicyDocument": _document(trust.shown(iam.session, iam.partition, role)),
         "Description": role.description,
         "MaxSessionDuration": role.max_session_duration,
+        "PermissionsBoundary": _boundary_shape(iam, role) if with_tags else None,
         "Tags": (tags_shape(iam.tags_of("role", role.pk)) or None) if with_tags else None,
     }
 
@@ -84,7 +95,7 @@ def policy_shape(
         "Path": policy.path,
         "DefaultVersionId": f"v{policy.default_version}",
         "AttachmentCount": iam.attachment_count(policy),
-        "PermissionsBoundaryUsageCount": 0,
+        "PermissionsBoundaryUsageCount": iam.boundary_usage_count(policy),
         "IsAttachable": True,
         "Description": policy.description,
         "CreateDate": policy.created_at,
@@ -144,23 +155,24 @@ def owner_arn(call: Call, kind: str, name: str) -> str:
 # --- users -------------------------------------------------------------------------
 
 
-def _no_permissions_boundary(call: Call) -> None:
-    """fedbridge does not evaluate permissions boundaries. Setting one and having it
-    ignored would leave the entity with more power than its creator meant: refuse."""
-    if "PermissionsBoundary" in call.params:
-        raise ValidationError(
-            "Permissions boundaries are not supported by this service: the entity was not "
-            "created. Limit it with its own policies instead."
-        )
+def boundary_context(arn: str | None) -> dict[str, str]:
+    """iam:PermissionsBoundary, the key delegated administration hangs on: "create roles,
+    and give them policies, only with this boundary"."""
+    return {"iam:PermissionsBoundary": arn} if arn else {}
 
 
 @action("iam", "CreateUser")
 def create_user(call: Call) -> Result:
     iam, p = call.services.iam, call.params
-    _no_permissions_boundary(call)
     name, path, tags = p.req("UserName"), p.get("Path"), p.tags()
-    call.authorize("iam:CreateUser", iam.arn("user", path or "/", name), **tag_context(tags))
-    user = iam.create_user(name, path, tags)
+    boundary = p.get("PermissionsBoundary")
+    call.authorize(
+        "iam:CreateUser",
+        iam.arn("user", path or "/", name),
+        **tag_context(tags),
+        **boundary_context(boundary),
+    )
+    user = iam.create_user(name, path, tags, boundary)
     return {"User": user_shape(iam, user, with_tags=True)}
 
 
@@ -330,9 +342,14 @@ def delete_group(call: Call) -> Result:
 @action("iam", "CreateRole")
 def create_role(call: Call) -> Result:
     iam, p = call.services.iam, call.params
-    _no_permissions_boundary(call)
     name, path, tags = p.req("RoleName"), p.get("Path"), p.tags()
-    call.authorize("iam:CreateRole", iam.arn("role", path or "/", name), **tag_context(tags))
+    boundary = p.get("PermissionsBoundary")
+    call.authorize(
+        "iam:CreateRole",
+        iam.arn("role", path or "/", name),
+        **tag_context(tags),
+        **boundary_context(boundary),
+    )
     role = iam.create_role(
         name,
         path,
@@ -340,6 +357,7 @@ def create_role(call: Call) -> Result:
         p.get("Description"),
         p.integer("MaxSessionDuration"),
         tags,
+        boundary,
     )
     return {"Role": role_shape(iam, role)}
 
@@ -524,6 +542,16 @@ def delete_policy_version(call: Call) -> Result:
 #   Put{User,Group,Role}Policy, Get…Policy, Delete…Policy, List…Policies.
 
 
+def _current_boundary(call: Call, kind: str, name: str) -> dict[str, str]:
+    """iam:PermissionsBoundary of a user or role a call changes the policies of (AWS
+    sets it for these calls too: a delegate may be allowed to grant only within it)."""
+    if kind not in ("user", "role"):
+        return {}
+    iam = call.services.iam
+    owner = iam.find_user(name) if kind == "user" else iam.find_role(name)
+    return boundary_context(iam.boundary_arn(owner) if owner else None)
+
+
 def _register_policy_actions(kind: str, title: str) -> None:
     name_param = f"{title}Name"
 
@@ -533,6 +561,7 @@ def _register_policy_actions(kind: str, title: str) -> None:
             f"iam:Attach{title}Policy",
             owner_arn(call, kind, p.req(name_param)),
             **{"iam:PolicyARN": _policy_resource(call)},
+            **_current_boundary(call, kind, p.req(name_param)),
         )
         call.services.iam.attach_policy(kind, p.req(name_param), p.req("PolicyArn"))
         return None
@@ -543,6 +572,7 @@ def _register_policy_actions(kind: str, title: str) -> None:
             f"iam:Detach{title}Policy",
             owner_arn(call, kind, p.req(name_param)),
             **{"iam:PolicyARN": _policy_resource(call)},
+            **_current_boundary(call, kind, p.req(name_param)),
         )
         call.services.iam.detach_policy(kind, p.req(name_param), p.req("PolicyArn"))
         return None
@@ -562,7 +592,11 @@ def _register_policy_actions(kind: str, title: str) -> None:
 
     def put(call: Call) -> Result:
         p = call.params
-        call.authorize(f"iam:Put{title}Policy", owner_arn(call, kind, p.req(name_param)))
+        call.authorize(
+            f"iam:Put{title}Policy",
+            owner_arn(call, kind, p.req(name_param)),
+            **_current_boundary(call, kind, p.req(name_param)),
+        )
         call.services.iam.put_inline_policy(
             kind, p.req(name_param), p.req("PolicyName"), p.req("PolicyDocument")
         )
@@ -582,7 +616,11 @@ def _register_policy_actions(kind: str, title: str) -> None:
 
     def delete(call: Call) -> Result:
         p = call.params
-        call.authorize(f"iam:Delete{title}Policy", owner_arn(call, kind, p.req(name_param)))
+        call.authorize(
+            f"iam:Delete{title}Policy",
+            owner_arn(call, kind, p.req(name_param)),
+            **_current_boundary(call, kind, p.req(name_param)),
+        )
         call.services.iam.delete_inline_policy(kind, p.req(name_param), p.req("PolicyName"))
         return None
 
@@ -604,3 +642,39 @@ def _register_policy_actions(kind: str, title: str) -> None:
 
 for _kind, _title in (("user", "User"), ("group", "Group"), ("role", "Role")):
     _register_policy_actions(_kind, _title)
+
+
+# --- permissions boundaries of users and roles -------------------------------------
+#   Put{User,Role}PermissionsBoundary, Delete{User,Role}PermissionsBoundary.
+
+
+def _register_boundary_actions(kind: str, title: str) -> None:
+    name_param = f"{title}Name"
+
+    def put(call: Call) -> Result:
+        p = call.params
+        name, arn = p.req(name_param), p.req("PermissionsBoundary")
+        call.authorize(
+            f"iam:Put{title}PermissionsBoundary",
+            owner_arn(call, kind, name),
+            **boundary_context(arn),
+        )
+        call.services.iam.set_boundary(kind, name, arn)
+        return None
+
+    def delete(call: Call) -> Result:
+        name = call.params.req(name_param)
+        call.authorize(
+            f"iam:Delete{title}PermissionsBoundary",
+            owner_arn(call, kind, name),
+            **_current_boundary(call, kind, name),
+        )
+        call.services.iam.set_boundary(kind, name, None)
+        return None
+
+    action("iam", f"Put{title}PermissionsBoundary")(put)
+    action("iam", f"Delete{title}PermissionsBoundary")(delete)
+
+
+for _kind, _title in (("user", "User"), ("role", "Role")):
+    _register_boundary_actions(_kind, _title)

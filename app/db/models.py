@@ -80,6 +80,8 @@ class User(Base):
     path: Mapped[str] = mapped_column(String(512))
     user_id: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The managed policy that bounds this user's permissions (a permissions boundary).
+    boundary_pk: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class Group(Base):
@@ -123,6 +125,8 @@ class Role(Base):
     description: Mapped[str | None] = mapped_column(String(1000), default=None)
     max_session_duration: Mapped[int] = mapped_column(Integer, default=3600)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: The managed policy that bounds its sessions' permissions (a permissions boundary).
+    boundary_pk: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class ManagedPolicy(Base):

@@ -20,6 +20,7 @@ from app.iam.principal import Principal
 from app.iam.service import IamService
 from app.iam.service import parsed_policy
 from app.policy import Decision
+from app.policy import PolicyDocument
 from app.policy import RequestContext
 from app.policy import evaluate
 from app.policy.context import ContextValue
@@ -106,7 +107,26 @@ class Authorizer:
             return Decision.ALLOW
         ctx = self._context(principal, action, resource, request_keys)
         identity = [parsed_policy(d) for d in self._identity_documents(principal)]
-        return evaluate(identity, ctx, session_policies=self._session_policies(principal))
+        return evaluate(
+            identity,
+            ctx,
+            session_policies=self._session_policies(principal),
+            boundary=self._boundary(principal),
+        )
+
+    def boundary_allows(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        request_keys: Mapping[str, ContextValue],
+    ) -> bool:
+        """Whether the caller's permissions boundary, alone, allows this (True without one)."""
+        boundary = self._boundary(principal)
+        if boundary is None:
+            return True
+        ctx = self._context(principal, action, resource, request_keys)
+        return evaluate([boundary], ctx) is Decision.ALLOW
 
     def check(
         self,
@@ -122,10 +142,20 @@ class Authorizer:
         ctx = self._context(principal, action, resource, request_keys)
         identity = [parsed_policy(d) for d in self._identity_documents(principal)]
         session = self._session_policies(principal)
+        boundary = self._boundary(principal)
         if decision is Decision.EXPLICIT_DENY:
+            in_boundary = boundary is not None and evaluate([boundary], ctx) is (
+                Decision.EXPLICIT_DENY
+            )
             why, reason = (
-                "with an explicit deny in an identity-based policy",
-                "policy.explicit_deny",
+                ("with an explicit deny in a permissions boundary", "policy.boundary_deny")
+                if in_boundary
+                else ("with an explicit deny in an identity-based policy", "policy.explicit_deny")
+            )
+        elif boundary is not None and evaluate([boundary], ctx) is not Decision.ALLOW:
+            why, reason = (
+                f"because no permissions boundary allows the {action} action",
+                "policy.boundary_no_allow",
             )
         elif session is not None and evaluate(identity, ctx) is Decision.ALLOW:
             why, reason = (
@@ -162,6 +192,13 @@ class Authorizer:
             return []
         kind = "user" if principal.kind == "user" else "role"
         return self.iam.policy_documents(kind, principal.owner_pk)
+
+    def _boundary(self, principal: Principal) -> PolicyDocument | None:
+        if principal.owner_pk is None:
+            return None
+        kind = "user" if principal.kind == "user" else "role"
+        document = self.iam.boundary_document(kind, principal.owner_pk)
+        return None if document is None else parsed_policy(document)
 
     def _session_policies(self, principal: Principal) -> list | None:
         session = principal.session

@@ -34,6 +34,7 @@ from app.clock import Clock
 from app.clock import iso_ms
 from app.crypto import SecretBox
 from app.db.config_cache import cached
+from app.db.config_cache import cached_get
 from app.db.models import AccessKey
 from app.db.models import Account
 from app.db.models import Group
@@ -311,11 +312,16 @@ class IamService:
     # --- users ------------------------------------------------------------------------
 
     def create_user(
-        self, name: str, path: str | None, tags: Sequence[tuple[str, str]] = ()
+        self,
+        name: str,
+        path: str | None,
+        tags: Sequence[tuple[str, str]] = (),
+        boundary_arn: str | None = None,
     ) -> User:
         names.check_name("userName", name, names.USER_NAME_MAX)
         path = names.check_path("path", path)
         names.check_tags(tags)
+        boundary = self._boundary(boundary_arn)
         if self.find_user(name):
             raise EntityAlreadyExistsError(f"User with name {name} already exists.")
         user = User(
@@ -325,6 +331,7 @@ class IamService:
             path=path,
             user_id=ids.unique_id(ids.USER_PREFIX),
             created_at=self.clock.now(),
+            boundary_pk=boundary.pk if boundary else None,
         )
         self.session.add(user)
         self.session.flush()
@@ -516,6 +523,7 @@ class IamService:
         description: str | None,
         max_session_duration: int | None,
         tags: Sequence[tuple[str, str]] = (),
+        boundary_arn: str | None = None,
     ) -> Role:
         names.check_name("roleName", name, names.ROLE_NAME_MAX)
         path = names.check_path("path", path)
@@ -524,6 +532,7 @@ class IamService:
         names.check_tags(tags)
         validate_policy(trust_policy, "trust", names.TRUST_POLICY_MAX, "ACLSizePerRole")
         bindings = trust.bind(self.session, self.partition, trust_policy)
+        boundary = self._boundary(boundary_arn)
         self.lock_account()
         if self.find_role(name):
             raise EntityAlreadyExistsError(f"Role with name {name} already exists.")
@@ -543,6 +552,7 @@ class IamService:
             description=description,
             max_session_duration=duration,
             created_at=self.clock.now(),
+            boundary_pk=boundary.pk if boundary else None,
         )
         self.session.add(role)
         self.session.flush()
@@ -757,7 +767,7 @@ class IamService:
 
     def delete_policy(self, policy_arn: str) -> None:
         policy = self.policy(policy_arn)
-        if self.attachment_count(policy):
+        if self.attachment_count(policy) or self.boundary_usage_count(policy):
             raise DeleteConflictError("Cannot delete a policy attached to entities.")
         if len(self.policy_versions(policy)) > 1:
             raise DeleteConflictError(
@@ -863,6 +873,50 @@ class IamService:
         return bool(self.attached_policies(kind, owner_pk) or self.inline_policies(kind, owner_pk))
 
     # --- what applies to a caller ----------------------------------------------------
+
+    # --- permissions boundaries (users and roles) ------------------------------------
+
+    def _boundary(self, policy_arn: str | None) -> ManagedPolicy | None:
+        if policy_arn is None:
+            return None
+        names.check_length("permissionsBoundary", policy_arn, 20, 2048)
+        return self.policy(policy_arn)
+
+    def boundary_arn(self, owner: User | Role) -> str | None:
+        if owner.boundary_pk is None:
+            return None
+        policy = cached_get(self.session, ManagedPolicy, owner.boundary_pk)
+        assert policy is not None, "a policy in use as a boundary cannot be deleted"
+        return self.policy_arn(policy)
+
+    def set_boundary(self, kind: OwnerKind, owner_name: str, policy_arn: str | None) -> None:
+        """Put (or, with None, delete) the user's or role's permissions boundary."""
+        owner = self.owner(kind, owner_name)
+        assert isinstance(owner, User | Role)
+        boundary = self._boundary(policy_arn)
+        owner.boundary_pk = boundary.pk if boundary else None
+
+    def boundary_usage_count(self, policy: ManagedPolicy) -> int:
+        return sum(
+            self.session.scalar(select(func.count()).where(model.boundary_pk == policy.pk)) or 0
+            for model in (User, Role)
+        )
+
+    def boundary_document(self, kind: OwnerKind, owner_pk: int) -> str | None:
+        """The default version of the user's or role's permissions boundary, if it has one."""
+
+        def load() -> str | None:
+            owner: User | Role | None = (
+                cached_get(self.session, User, owner_pk)
+                if kind == "user"
+                else cached_get(self.session, Role, owner_pk)
+            )
+            if owner is None or owner.boundary_pk is None:
+                return None
+            policy = cached_get(self.session, ManagedPolicy, owner.boundary_pk)
+            return self.default_document(policy) if policy else None
+
+        return cached(self.session, ("boundary_document", kind, owner_pk), load)
 
     def policy_documents(self, kind: OwnerKind, owner_pk: int) -> list[str]:
         """Every identity policy of a user (with its groups') or a role, as JSON text."""

@@ -1,8 +1,9 @@
 """The decision: explicit Deny wins, then an Allow is needed, else the default deny.
 
 Identity policies (the principal's own, its groups', managed and inline) are
-one pool. Session policies, when a session has them, are a second pool that
-must also allow: the session gets the intersection. Trust policies are
+one pool. A permissions boundary, when the user or role has one, and session
+policies, when a session has them, are further pools that must also allow: the
+caller gets the intersection, and a Deny in any pool denies. Trust policies are
 evaluated on their own against the caller's principal identities.
 """
 
@@ -92,15 +93,17 @@ def evaluate(
     ctx: RequestContext,
     *,
     session_policies: Iterable[PolicyDocument] | None = None,
+    boundary: PolicyDocument | None = None,
 ) -> Decision:
     allowed, denied = _pool(identity_policies, ctx)
     if denied:
         return Decision.EXPLICIT_DENY
-    if session_policies is not None:
-        session_allowed, session_denied = _pool(session_policies, ctx)
-        if session_denied:
-            return Decision.EXPLICIT_DENY
-        allowed = allowed and session_allowed
+    for limit in (session_policies, None if boundary is None else [boundary]):
+        if limit is not None:
+            limit_allowed, limit_denied = _pool(limit, ctx)
+            if limit_denied:
+                return Decision.EXPLICIT_DENY
+            allowed = allowed and limit_allowed
     return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY
 
 

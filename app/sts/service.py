@@ -277,9 +277,15 @@ class StsService:
         own = authorizer.decide(caller, action, role_arn, request_keys)
         if own is Decision.ALLOW:
             return
+        named_ids = self._caller_ids(caller, with_account=False)
+        if caller.kind == "assumed-role" and not authorizer.boundary_allows(
+            caller, action, role_arn, request_keys
+        ):
+            # AWS: the role's permissions boundary still limits a session that a trust
+            # names by the role; only the session's own ARN is beyond it.
+            named_ids = {"AWS": frozenset({caller.arn})}
         named = caller.account_id == role.account_id and (
-            self._trust_decision(role, action, keys, self._caller_ids(caller, with_account=False))
-            is Decision.ALLOW
+            self._trust_decision(role, action, keys, named_ids) is Decision.ALLOW
         )
         if own is Decision.EXPLICIT_DENY or not named:
             authorizer.check(caller, action, role_arn, request_keys)  # raises, saying why

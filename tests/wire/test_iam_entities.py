@@ -301,21 +301,6 @@ def test_tagging_needs_tags_and_at_most_fifty_keys(server: Server, account) -> N
     assert iam.list_user_tags(UserName="tagless")["Tags"] == [{"Key": "keep", "Value": "1"}]
 
 
-def test_permissions_boundaries_are_refused_not_ignored(server: Server, account) -> None:  # type: ignore[no-untyped-def]
-    iam, _ = _root_clients(server, account)
-    boundary = iam.create_policy(PolicyName="boundary", PolicyDocument=READ_ONLY)["Policy"]["Arn"]
-    with pytest.raises(ClientError) as err:
-        iam.create_user(UserName="bounded", PermissionsBoundary=boundary)
-    assert _code(err) == "ValidationError"
-    assert "not supported" in err.value.response["Error"]["Message"]
-    with pytest.raises(ClientError) as err:
-        iam.create_role(
-            RoleName="bounded", AssumeRolePolicyDocument=READ_ONLY, PermissionsBoundary=boundary
-        )
-    assert _code(err) == "ValidationError"
-    assert iam.list_users()["Users"] == [] and iam.list_roles()["Roles"] == []
-
-
 def test_lookups_as_aws_bounds_them(server: Server, account) -> None:  # type: ignore[no-untyped-def]
     iam, _ = _root_clients(server, account)
     # Users are looked up by names up to 128 long: a longer miss is a miss, not malformed

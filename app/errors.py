@@ -61,10 +61,6 @@ class MissingActionError(SenderError):
     code = "MissingAction"
 
 
-class MissingParameterError(SenderError):
-    code = "MissingParameter"
-
-
 class ValidationError(SenderError):
     code = "ValidationError"
 

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from app.errors import InvalidParameterValueError
-from app.errors import MissingParameterError
 from app.errors import ValidationError
 from app.iam import names
 
@@ -44,7 +43,7 @@ class QueryParams:
     def get(self, name: str, *, required: bool = False) -> str | None:
         value = self._values.get(name)
         if value is None and required:
-            raise MissingParameterError(f"The request must contain the parameter {name}.")
+            raise names.missing(name)
         return value
 
     def req(self, name: str) -> str:

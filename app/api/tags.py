@@ -11,7 +11,6 @@ from typing import Any
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
-from app.errors import MissingParameterError
 from app.iam import names
 from app.iam.service import page_of
 
@@ -54,7 +53,7 @@ def tag_resource(
 ) -> Result:
     tags = call.params.tags()
     if not tags:  # required; boto3 sends `Tags=` for an empty list
-        raise MissingParameterError("The request must contain the parameter Tags.")
+        raise names.missing("Tags")
     call.authorize(f"iam:Tag{noun}", resource, **tag_context(tags))
     call.services.iam.tag(kind, owner_pk(), tags)
     return None
@@ -65,7 +64,7 @@ def untag_resource(
 ) -> Result:
     keys = call.params.members("TagKeys")
     if not keys:
-        raise MissingParameterError("The request must contain the parameter TagKeys.")
+        raise names.missing("TagKeys")
     if len(keys) > names.MAX_TAGS:
         raise names.validation_error(
             "tagKeys", None, f"Member must have length less than or equal to {names.MAX_TAGS}"

@@ -59,6 +59,12 @@ def validation_error(field: str, value: str | None, constraint: str) -> Validati
     )
 
 
+def missing(parameter: str) -> ValidationError:
+    """AWS's answer for a required parameter left out: "Value null at 'roleSessionName'
+    failed to satisfy constraint: Member must not be null"."""
+    return validation_error(parameter[0].lower() + parameter[1:], None, "Member must not be null")
+
+
 def check_length(field: str, value: str, lo: int, hi: int) -> str:
     if len(value) < lo:
         raise validation_error(

@@ -26,7 +26,6 @@ def _all_errors() -> list[type[errors.ServiceError]]:
 PROTOCOL_LEVEL = {
     "InvalidAction",
     "MissingAction",
-    "MissingParameter",
     "ValidationError",
     "InvalidParameterValue",
     "Throttling",

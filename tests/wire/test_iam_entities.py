@@ -294,7 +294,7 @@ def test_tagging_needs_tags_and_at_most_fifty_keys(server: Server, account) -> N
     ):
         with pytest.raises(ClientError) as err:
             call()
-        assert _code(err) == "MissingParameter"
+        assert _code(err) == "ValidationError"
     with pytest.raises(ClientError) as err:
         iam.untag_user(UserName="tagless", TagKeys=[f"k{n}" for n in range(51)] + ["keep"])
     assert _code(err) == "ValidationError"

@@ -33,7 +33,7 @@ def _post(server: Server, body: str) -> requests.Response:
     [
         ("Action=NoSuchThing&Version=2010-05-08", 400, "InvalidAction"),
         ("Version=2010-05-08", 400, "MissingAction"),
-        ("Action=GetRole&Version=2010-05-08", 400, "MissingParameter"),
+        ("Action=GetRole&Version=2010-05-08", 400, "ValidationError"),
         (
             "Action=CreateRole&Version=2010-05-08&RoleName=x&AssumeRolePolicyDocument=%7B&MaxSessionDuration=abc",
             400,

@@ -226,6 +226,17 @@ def test_trust_names_users_and_roles_not_their_names(world: World) -> None:
     assert shown["Statement"][0]["Principal"]["AWS"] == old_id
 
 
+def test_a_missing_parameter_is_named_as_aws_names_it(world: World) -> None:
+    arn = world.role("Named")
+    with pytest.raises(ClientError) as err:
+        world.alice_sts.assume_role(RoleArn=arn)  # no RoleSessionName
+    assert _code(err) == "ValidationError"
+    assert err.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value null at 'roleSessionName' failed to satisfy "
+        "constraint: Member must not be null"
+    )
+
+
 def test_duration_limits(world: World) -> None:
     arn = world.role("Short", MaxSessionDuration=3600)
     with pytest.raises(ClientError) as err:

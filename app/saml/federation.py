@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,10 +37,9 @@ DEFAULT_MFA_CONTEXTS = frozenset(
         "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken",
     }
 )
-_NAME_ID_TYPES = {
-    "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent": "persistent",
-    "urn:oasis:names:tc:SAML:2.0:nameid-format:transient": "transient",
-}
+#: AWS: a NameID Format with this prefix is returned without it (persistent, transient,
+#: entity, kerberos…); any other Format as it is.
+_NAME_ID_FORMAT_2_0 = "urn:oasis:names:tc:SAML:2.0:nameid-format:"
 #: SAML attributes AWS turns into trust-policy condition keys (multivalued ones marked).
 _EDU = "urn:oid:1.3.6.1.4.1.5923.1."
 _ATTRIBUTE_KEYS: dict[str, tuple[str, bool]] = {
@@ -114,6 +114,33 @@ def _full_arn(text: str, partition: str) -> str | None:
     return text
 
 
+#: What AWS requires of a RoleSessionName or SourceIdentity an IdP asserts.
+_ASSERTED_NAME = re.compile(r"[a-zA-Z_0-9+=,.@-]{2,64}")
+
+
+def _check_asserted_names(session_name: str | None, source_identity: str | None) -> str:
+    """The session name the IdP asserted. One, or a source identity, that AWS would
+    refuse is refused with AWS's words (IAM User Guide, "Troubleshooting SAML 2.0
+    federation"): the assertion is at fault, not a parameter of the call."""
+    if session_name is None:
+        raise InvalidIdentityTokenError(
+            "RoleSessionName is required in AuthnResponse", reason="saml.no_session_name"
+        )
+    if not _ASSERTED_NAME.fullmatch(session_name):
+        raise InvalidIdentityTokenError(
+            f"RoleSessionName in AuthnResponse must match {_ASSERTED_NAME.pattern}",
+            reason="saml.bad_session_name",
+        )
+    if source_identity is not None and (
+        not _ASSERTED_NAME.fullmatch(source_identity) or source_identity.lower().startswith("aws:")
+    ):
+        raise InvalidIdentityTokenError(
+            f'Source Identity must match {_ASSERTED_NAME.pattern} and not begin with "aws:"',
+            reason="saml.bad_source_identity",
+        )
+    return session_name
+
+
 def first(attributes: Mapping[str, list[str]], name: str) -> str | None:
     values = attributes.get(AWS_ATTRIBUTES + name)
     return values[0] if values else None
@@ -143,7 +170,7 @@ def name_qualifier(issuer: str, account_id: str, provider_name: str) -> str:
 def subject_type(name_id_format: str | None) -> str:
     if name_id_format is None:
         return "persistent"
-    return _NAME_ID_TYPES.get(name_id_format, name_id_format)
+    return name_id_format.removeprefix(_NAME_ID_FORMAT_2_0) or name_id_format
 
 
 class SamlFederation:
@@ -211,12 +238,8 @@ class SamlFederation:
         if role is None or role_iam.role_arn(role) != pair.role_arn:
             raise denied
         attributes = validated.attributes
-        session_name = first(attributes, "RoleSessionName")
-        if session_name is None:
-            raise InvalidIdentityTokenError(
-                "The SAML assertion has no RoleSessionName attribute.",
-                reason="saml.no_session_name",
-            )
+        source_identity = first(attributes, "SourceIdentity")
+        session_name = _check_asserted_names(first(attributes, "RoleSessionName"), source_identity)
         tags = tuple(
             (name.removeprefix(AWS_ATTRIBUTES + "PrincipalTag:"), values[0])
             for name, values in attributes.items()
@@ -233,7 +256,7 @@ class SamlFederation:
             policy_arns=policy_arns,
             tags=tags,
             transitive_tag_keys=transitive,
-            source_identity=first(attributes, "SourceIdentity"),
+            source_identity=source_identity,
         )
         self.sts.check_session_request(req)
         qualifier = name_qualifier(validated.issuer, provider.account_id, provider.name)

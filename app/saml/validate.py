@@ -328,6 +328,9 @@ def _describe(reason: str, sp: ServiceProvider) -> str:
     }.get(reason, "it failed validation")
 
 
+REDEEM_WITHIN = timedelta(minutes=5)
+
+
 def _strict_checks(
     response: OneLogin_Saml2_Response,
     provider: SamlProvider,
@@ -377,6 +380,13 @@ def _strict_checks(
     if session_not_on_or_after is not None and session_not_on_or_after <= now:
         raise ExpiredFederationTokenError(
             "The SAML session (SessionNotOnOrAfter) has ended.", reason="saml.expired"
+        )
+    # AWS redeems an assertion only within 5 minutes of its IssueInstant, whatever its
+    # NotOnOrAfter allows: one captured or cached is not good for all of its validity.
+    issued = _time(response._query_assertion("")[0].get("IssueInstant"))
+    if issued is not None and issued + REDEEM_WITHIN + sp.skew <= now:
+        raise ExpiredFederationTokenError(
+            "Token must be redeemed within 5 minutes of issuance", reason="saml.stale"
         )
     in_response_to = _in_response_to(response, confirmations)
     try:

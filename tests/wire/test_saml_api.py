@@ -123,6 +123,13 @@ def test_assume_role_with_saml_gives_working_credentials(world: SamlWorld) -> No
     assert resp["Subject"] == "alice@example.com"
     assert resp["SubjectType"] == "persistent"
     assert resp["Issuer"] == world.idp.entity_id
+    # AWS strips SAML 2.0's format prefix from every format, and leaves others whole.
+    for sent, shown in (
+        ("urn:oasis:names:tc:SAML:2.0:nameid-format:entity", "entity"),
+        ("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", None),
+    ):
+        other = world.assume(world.response(name_id_format=sent))
+        assert other["SubjectType"] == (shown or sent)
     assert resp["Audience"] == world.acs
     assert resp["NameQualifier"]
     creds = resp["Credentials"]
@@ -313,6 +320,12 @@ HOSTILE = {
         "ExpiredTokenException",
         "saml.expired",
     ),
+    "issued-too-long-ago": (
+        # Still valid by NotOnOrAfter, but AWS redeems only within 5 minutes of issue.
+        {"issued_at": _Later(-20 * 60), "not_on_or_after": _Later(40 * 60)},
+        "ExpiredTokenException",
+        "saml.stale",
+    ),
     "expired-within-library-drift": (
         # python3-saml tolerates 300 s; the configured skew here is 60 s.
         {"not_on_or_after": _Later(-120)},
@@ -336,7 +349,21 @@ HOSTILE = {
     ),
     "no-session-name": ({"session_name": None}, "InvalidIdentityToken", "saml.no_session_name"),
     "empty-name-id": ({"name_id": ""}, "InvalidIdentityToken", "saml.no_name_id"),
-    "bad-session-name": ({"session_name": "a b/c"}, "ValidationError", None),
+    "bad-session-name": (
+        {"session_name": "John Doe"},  # a display name, as misconfigured IdPs send
+        "InvalidIdentityToken",
+        "saml.bad_session_name",
+    ),
+    "aws-source-identity": (
+        {"attributes": {"https://aws.amazon.com/SAML/Attributes/SourceIdentity": ["aws:me"]}},
+        "InvalidIdentityToken",
+        "saml.bad_source_identity",
+    ),
+    "long-session-name": (
+        {"session_name": "x" * 65},
+        "InvalidIdentityToken",
+        "saml.bad_session_name",
+    ),
     "tampered-after-signing": (
         {"raw_xml_hook": lambda x: x.replace("alice@example.com", "mallory@example.com")},
         "InvalidIdentityToken",

@@ -417,7 +417,9 @@ def update_assume_role_policy(call: Call) -> Result:
 @action("iam", "DeleteRole")
 def delete_role(call: Call) -> Result:
     name = call.params.req("RoleName")
-    call.authorize("iam:DeleteRole", owner_arn(call, "role", name))
+    call.authorize(
+        "iam:DeleteRole", owner_arn(call, "role", name), **_current_boundary(call, "role", name)
+    )
     call.services.iam.delete_role(name)
     return None
 

@@ -114,19 +114,21 @@ class Authorizer:
             boundary=self._boundary(principal),
         )
 
-    def boundary_allows(
+    def limits_allow(
         self,
         principal: Principal,
         action: str,
         resource: str,
         request_keys: Mapping[str, ContextValue],
     ) -> bool:
-        """Whether the caller's permissions boundary, alone, allows this (True without one)."""
-        boundary = self._boundary(principal)
-        if boundary is None:
-            return True
+        """Whether the caller's permissions boundary and session policies, each alone,
+        allow this (True for a caller with neither)."""
+        limits = [[b] for b in (self._boundary(principal),) if b is not None]
+        session = self._session_policies(principal)
+        if session is not None:
+            limits.append(session)
         ctx = self._context(principal, action, resource, request_keys)
-        return evaluate([boundary], ctx) is Decision.ALLOW
+        return all(evaluate(limit, ctx) is Decision.ALLOW for limit in limits)
 
     def check(
         self,
@@ -144,14 +146,19 @@ class Authorizer:
         session = self._session_policies(principal)
         boundary = self._boundary(principal)
         if decision is Decision.EXPLICIT_DENY:
-            in_boundary = boundary is not None and evaluate([boundary], ctx) is (
-                Decision.EXPLICIT_DENY
-            )
-            why, reason = (
-                ("with an explicit deny in a permissions boundary", "policy.boundary_deny")
-                if in_boundary
-                else ("with an explicit deny in an identity-based policy", "policy.explicit_deny")
-            )
+            denied = Decision.EXPLICIT_DENY
+            if boundary is not None and evaluate([boundary], ctx) is denied:
+                why, reason = (
+                    "with an explicit deny in a permissions boundary",
+                    "policy.boundary_deny",
+                )
+            elif session is not None and evaluate(session, ctx) is denied:
+                why, reason = "with an explicit deny in a session policy", "policy.session_deny"
+            else:
+                why, reason = (
+                    "with an explicit deny in an identity-based policy",
+                    "policy.explicit_deny",
+                )
         elif boundary is not None and evaluate([boundary], ctx) is not Decision.ALLOW:
             why, reason = (
                 f"because no permissions boundary allows the {action} action",

@@ -71,6 +71,10 @@ MAX_MANAGED_POLICIES_PER_ENTITY = 10
 REVOKE_POLICY_NAME = "AWSRevokeOlderSessions"
 
 OwnerKind = str  # "user" | "group" | "role"
+#: What a permissions boundary whose policy is gone allows: nothing.
+_ALLOWS_NOTHING = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}'
+)
 
 
 @lru_cache(maxsize=4096)
@@ -914,7 +918,8 @@ class IamService:
             if owner is None or owner.boundary_pk is None:
                 return None
             policy = cached_get(self.session, ManagedPolicy, owner.boundary_pk)
-            return self.default_document(policy) if policy else None
+            # Gone (DeletePolicy refuses a boundary in use, so never expected): fail closed.
+            return self.default_document(policy) if policy else _ALLOWS_NOTHING
 
         return cached(self.session, ("boundary_document", kind, owner_pk), load)
 

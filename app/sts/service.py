@@ -160,8 +160,14 @@ class StsService:
         inherited = caller.session
         source_identity = self._source_identity(req, inherited)
         role_tags = role_iam.tags_of("role", role.pk)
-        # The caller's own policies may fence roles by their tags.
-        own_keys = {**request_keys, **resource_tag_keys(role_tags)}
+        # The caller's own policies (and boundary, and session policies) see the request
+        # as the trust does, its session name, external id and tags included; and they may
+        # fence roles by their tags.
+        own_keys = {
+            **request_keys,
+            **self.session_keys(req, caller),
+            **resource_tag_keys(role_tags),
+        }
         for action, reason in (
             ("sts:AssumeRole", "sts.trust_denied"),
             *_permission_only_actions(req, source_identity),
@@ -278,11 +284,12 @@ class StsService:
         if own is Decision.ALLOW:
             return
         named_ids = self._caller_ids(caller, with_account=False)
-        if caller.kind == "assumed-role" and not authorizer.boundary_allows(
+        if caller.kind == "assumed-role" and not authorizer.limits_allow(
             caller, action, role_arn, request_keys
         ):
-            # AWS: the role's permissions boundary still limits a session that a trust
-            # names by the role; only the session's own ARN is beyond it.
+            # AWS: the role's permissions boundary and the session's policies still limit
+            # a session that a trust names by the role; only the session's own ARN is
+            # beyond them.
             named_ids = {"AWS": frozenset({caller.arn})}
         named = caller.account_id == role.account_id and (
             self._trust_decision(role, action, keys, named_ids) is Decision.ALLOW

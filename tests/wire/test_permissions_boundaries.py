@@ -196,3 +196,102 @@ def test_a_trust_that_names_the_caller_reaches_past_its_boundary_as_aws_says(
     assert err.response["Error"]["Code"] == "AccessDenied"
     by_session = role("by-session", f"arn:aws:sts::{account}:assumed-role/first/hop1")
     hop.assume_role(RoleArn=by_session, RoleSessionName="hop2")
+
+
+def test_the_callers_own_limits_see_the_assume_role_request(admin: Admin, server: Server) -> None:
+    """Session name, external id and tags are in the request context of every policy
+    evaluated for AssumeRole, the caller's own and its boundary too, not only the trust."""
+    account = admin.account_id
+    no_admin_sessions = admin.policy(
+        "no-admin-sessions",
+        _allow("*"),
+        {
+            "Effect": "Deny",
+            "Action": "sts:AssumeRole",
+            "Resource": "*",
+            "Condition": {"StringLike": {"sts:RoleSessionName": "admin*"}},
+        },
+    )
+    admin.user(
+        "carol",
+        boundary=no_admin_sessions,
+        policy=_doc(
+            _allow(["sts:AssumeRole", "sts:TagSession"]),
+            {
+                "Effect": "Deny",
+                "Action": "sts:AssumeRole",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"sts:ExternalId": "forbidden"}},
+            },
+        ),
+    )
+    key = admin.iam.create_access_key(UserName="carol")["AccessKey"]
+    carol = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    trust = _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": account},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }
+    )
+    arn = admin.iam.create_role(RoleName="target", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    carol.assume_role(RoleArn=arn, RoleSessionName="carol-1", ExternalId="fine")
+    assert "permissions boundary" in str(
+        _refused(carol.assume_role, RoleArn=arn, RoleSessionName="admin-1")
+    )
+    assert "explicit deny" in str(
+        _refused(carol.assume_role, RoleArn=arn, RoleSessionName="carol-2", ExternalId="forbidden")
+    )
+
+
+def test_a_session_policy_limits_what_a_trust_grants_to_the_role(
+    admin: Admin, server: Server
+) -> None:
+    """As a boundary does: a trust naming the role does not reach past the session's
+    policies; naming the session itself does."""
+    admin.user("dave")
+    key = admin.iam.create_access_key(UserName="dave")["AccessKey"]
+    dave = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    account = admin.account_id
+
+    def role(name: str, principal: str) -> str:
+        trust = _doc(
+            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+        )
+        arn = admin.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+        admin.iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=_doc(_allow("*")))
+        return arn
+
+    source = role("source", f"arn:aws:iam::{account}:user/dave")
+    creds = dave.assume_role(
+        RoleArn=source, RoleSessionName="narrow", Policy=_doc(_allow("iam:List*"))
+    )["Credentials"]
+    narrow = server.client(
+        "sts", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
+    by_role = role("by-role", source)
+    assert (
+        _refused(narrow.assume_role, RoleArn=by_role, RoleSessionName="hop").response["Error"][
+            "Code"
+        ]
+        == "AccessDenied"
+    )
+    by_session = role("by-session", f"arn:aws:sts::{account}:assumed-role/source/narrow")
+    narrow.assume_role(RoleArn=by_session, RoleSessionName="hop")
+
+
+def test_delete_role_carries_the_roles_boundary(admin: Admin) -> None:
+    bounded = {"StringEquals": {"iam:PermissionsBoundary": admin.read_only}}
+    delegate = admin.user("cleaner", policy=_doc(_allow("iam:DeleteRole", **bounded)))
+    trust = _doc(
+        {"Effect": "Allow", "Principal": {"AWS": admin.account_id}, "Action": "sts:AssumeRole"}
+    )
+    admin.iam.create_role(
+        RoleName="theirs", AssumeRolePolicyDocument=trust, PermissionsBoundary=admin.read_only
+    )
+    admin.iam.create_role(RoleName="platform", AssumeRolePolicyDocument=trust)
+    delegate.delete_role(RoleName="theirs")
+    assert (
+        _refused(delegate.delete_role, RoleName="platform").response["Error"]["Code"]
+        == "AccessDenied"
+    )

@@ -470,7 +470,11 @@ def list_policies(call: Call) -> Result:
     iam, p = call.services.iam, call.params
     call.authorize("iam:ListPolicies", _any(call, "policy"))
     page = iam.list_policies(
-        p.get("Scope"), bool(p.boolean("OnlyAttached")), p.get("PathPrefix"), *paging(call)
+        p.get("Scope"),
+        bool(p.boolean("OnlyAttached")),
+        p.get("PathPrefix"),
+        *paging(call),
+        usage=p.get("PolicyUsageFilter"),
     )
     return listing("Policies", page, lambda pol: policy_shape(iam, pol))
 

@@ -23,6 +23,7 @@ from sqlalchemy import Select
 from sqlalchemy import delete
 from sqlalchemy import false
 from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session
@@ -684,10 +685,19 @@ class IamService:
         path_prefix: str | None,
         marker: str | None,
         max_items: int | None,
+        usage: str | None = None,
     ) -> Page[ManagedPolicy]:
+        """`usage` (PolicyUsageFilter): only the policies attached as permissions policies
+        (PermissionsPolicy), or only those used as permissions boundaries."""
         if scope not in (None, "All", "AWS", "Local"):
             raise names.validation_error(
                 "scope", scope, "Member must satisfy enum value set: [All, AWS, Local]"
+            )
+        if usage not in (None, "PermissionsPolicy", "PermissionsBoundary"):
+            raise names.validation_error(
+                "policyUsageFilter",
+                usage,
+                "Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]",
             )
         prefix = names.check_path_prefix(path_prefix)
         stmt = select(ManagedPolicy).where(
@@ -695,11 +705,21 @@ class IamService:
         )
         if scope == "AWS":
             stmt = stmt.where(false())  # no AWS-managed policies exist here
-        if only_attached:
+        attached = (
+            select(PolicyAttachment.policy_pk)
+            .where(PolicyAttachment.policy_pk == ManagedPolicy.pk)
+            .exists()
+        )
+        if only_attached or usage == "PermissionsPolicy":
+            stmt = stmt.where(attached)
+        if usage == "PermissionsBoundary":
             stmt = stmt.where(
-                select(PolicyAttachment.policy_pk)
-                .where(PolicyAttachment.policy_pk == ManagedPolicy.pk)
-                .exists()
+                or_(
+                    *(
+                        select(m.pk).where(m.boundary_pk == ManagedPolicy.pk).exists()
+                        for m in (User, Role)
+                    )
+                )
             )
         return self._page(stmt, ManagedPolicy.name_key, marker, max_items)
 

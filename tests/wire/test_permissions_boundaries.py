@@ -295,3 +295,19 @@ def test_delete_role_carries_the_roles_boundary(admin: Admin) -> None:
         _refused(delegate.delete_role, RoleName="platform").response["Error"]["Code"]
         == "AccessDenied"
     )
+
+
+def test_policies_listed_by_how_they_are_used(admin: Admin) -> None:
+    attached = admin.policy("attached", _allow("iam:GetUser"))
+    admin.policy("unused", _allow("iam:GetUser"))
+    admin.iam.create_user(UserName="erin", PermissionsBoundary=admin.read_only)
+    admin.iam.attach_user_policy(UserName="erin", PolicyArn=attached)
+
+    def listed(usage: str) -> list[str]:
+        policies = admin.iam.list_policies(Scope="Local", PolicyUsageFilter=usage)["Policies"]
+        return [p["PolicyName"] for p in policies]
+
+    assert listed("PermissionsBoundary") == ["read-only"]
+    assert listed("PermissionsPolicy") == ["attached"]
+    err = _refused(admin.iam.list_policies, PolicyUsageFilter="Bogus")
+    assert err.response["Error"]["Code"] == "ValidationError"

@@ -113,6 +113,34 @@ def test_presigned_get_works_and_expires(server: Server) -> None:
     assert resp.status_code == 400 and error_code(resp) == "IncompleteSignature"
 
 
+def test_a_presigned_identity_check_answers_json_when_asked(server: Server) -> None:
+    """As AWS STS does for verifiers built on a presigned GetCallerIdentity, like
+    aws-iam-authenticator: a signed x-k8s-aws-id header, Accept: application/json."""
+    req = AWSRequest(
+        method="GET",
+        url=server.url + "/?Action=GetCallerIdentity&Version=2011-06-15",
+        headers={"x-k8s-aws-id": "my-cluster"},
+    )
+    SigV4QueryAuth(Credentials(ROOT_KEY, ROOT_SECRET), "sts", "us-east-1", expires=60).add_auth(req)
+    asked = {"x-k8s-aws-id": "my-cluster", "accept": "application/json"}
+    resp = requests.get(req.url, headers=asked, timeout=10)
+    assert resp.status_code == 200 and resp.headers["Content-Type"] == "application/json"
+    body = resp.json()["GetCallerIdentityResponse"]
+    assert body["GetCallerIdentityResult"] == {
+        "UserId": "111122223333",
+        "Account": "111122223333",
+        "Arn": "arn:aws:iam::111122223333:root",
+    }
+    assert body["ResponseMetadata"]["RequestId"] == resp.headers["x-amzn-RequestId"]
+    # Another cluster's name was not signed: refused, in JSON too.
+    refused = requests.get(req.url, headers={**asked, "x-k8s-aws-id": "other"}, timeout=10)
+    assert refused.status_code == 403
+    assert refused.json()["Error"]["Code"] == "SignatureDoesNotMatch"
+    assert requests.get(
+        req.url, headers={"x-k8s-aws-id": "my-cluster"}, timeout=10
+    ).text.startswith("<?xml")
+
+
 def test_the_host_header_is_verified_as_sent(server: Server) -> None:
     # A proxy's name with the scheme's default port, signed as the client sent it.
     req = AWSRequest(

@@ -163,9 +163,12 @@ class StsService:
         # The caller's own policies (and boundary, and session policies) see the request
         # as the trust does, its session name, external id and tags included; and they may
         # fence roles by their tags.
+        # (Not the MFA of this request's TokenCode: AWS asks for it when "the trust
+        # policy of the role being assumed requires MFA"; the caller's own conditions on
+        # MFA keep reading its credentials.)
         own_keys = {
             **request_keys,
-            **self.session_keys(req, caller),
+            **self.session_keys(req, caller, with_mfa=False),
             **resource_tag_keys(role_tags),
         }
         for action, reason in (
@@ -380,7 +383,9 @@ class StsService:
                 )
         names.check_tags(list(req.tags))
 
-    def session_keys(self, req: SessionRequest, caller: Principal | None) -> dict[str, Any]:
+    def session_keys(
+        self, req: SessionRequest, caller: Principal | None, *, with_mfa: bool = True
+    ) -> dict[str, Any]:
         keys: dict[str, Any] = {"sts:RoleSessionName": req.session_name, **req.extra_keys}
         if req.external_id is not None:
             keys["sts:ExternalId"] = req.external_id
@@ -392,7 +397,7 @@ class StsService:
             keys["aws:TagKeys"] = tuple(k for k, _ in req.tags)
         if req.transitive_tag_keys:
             keys["sts:TransitiveTagKeys"] = tuple(req.transitive_tag_keys)
-        if req.mfa_authenticated:
+        if req.mfa_authenticated and with_mfa:
             # A code checked with this very request: MFA is present and fresh.
             keys["aws:MultiFactorAuthPresent"] = "true"
             keys["aws:MultiFactorAuthAge"] = "0"

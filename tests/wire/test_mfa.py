@@ -384,3 +384,31 @@ def test_a_session_acts_as_its_user_renamed_never_as_a_new_owner_of_the_name(
     with pytest.raises(ClientError):
         session.deactivate_mfa_device(SerialNumber=serial)
     assert len(world.admin.list_mfa_devices(UserName="bob")["MFADevices"]) == 1
+
+
+def test_a_token_code_counts_for_the_trust_not_for_the_callers_own_conditions(
+    world: MfaWorld,
+) -> None:
+    """AWS asks for SerialNumber and TokenCode "if the trust policy of the role being
+    assumed requires MFA". Bob's own policy allows AssumeRole only with MFA: his
+    long-term key with a code does not meet it; credentials he got with MFA do."""
+    world.enable()
+    trust = _doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": world.account_id},
+            "Action": "sts:AssumeRole",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+        }
+    )
+    arn = world.admin.create_role(RoleName="ViaAccount", AssumeRolePolicyDocument=trust)["Role"][
+        "Arn"
+    ]
+    with pytest.raises(ClientError) as err:
+        world.bob_sts.assume_role(
+            RoleArn=arn, RoleSessionName="bob", SerialNumber=world.serial, TokenCode=world.code()
+        )
+    assert _code(err) == "AccessDenied"
+    world.next_step()
+    sts = world.iam_with(world.session_token(world.code()), "sts")
+    assert sts.assume_role(RoleArn=arn, RoleSessionName="bob")["AssumedRoleUser"]

@@ -237,6 +237,23 @@ def test_a_missing_parameter_is_named_as_aws_names_it(world: World) -> None:
     )
 
 
+def test_session_tags_are_packed_as_aws_packs_them(world: World) -> None:
+    """AWS does not compress session tags: nine tags of 250 "a"s, which compress to
+    nothing, are refused as AWS refused them in aws-actions/configure-aws-credentials#1898
+    (tools rely on the error to drop tags and retry)."""
+    alice = f"arn:aws:iam::{world.account_id}:user/alice"
+    arn = world.role("Tagged", trust=_trust(alice))
+    tags = [{"Key": f"T{n}", "Value": "a" * 250} for n in range(1, 10)]
+    with pytest.raises(ClientError) as err:
+        world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags)
+    assert _code(err) == "PackedPolicyTooLarge"
+    assert err.value.response["Error"]["Message"] == (
+        "Packed size of session tags consumes 498% of allotted space."
+    )
+    few = world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1", Tags=tags[:1])
+    assert few["PackedPolicySize"] == 56  # 252 of 456 bytes
+
+
 def test_duration_limits(world: World) -> None:
     arn = world.role("Short", MaxSessionDuration=3600)
     with pytest.raises(ClientError) as err:

@@ -118,6 +118,14 @@ def _form_pairs(request: Request, body: bytes) -> list[tuple[str, str]]:
 _JSON_ACTIONS = frozenset({"GetCallerIdentity"})
 
 
+def _asks_for_json(request: Request) -> bool:
+    """Accept names application/json itself (any case, not with q=0); */* is not asking."""
+    return any(
+        kind.lower() == "application/json" and quality > 0
+        for kind, quality in request.accept_mimetypes
+    )
+
+
 def _json_success(action: str, result: Mapping[str, Any] | None, request_id: str) -> bytes:
     response = {f"{action}Result": result or {}, "ResponseMetadata": {"RequestId": request_id}}
     return json.dumps({f"{action}Response": response}).encode()
@@ -149,9 +157,7 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> QueryReply:
             raise MissingActionError("The request must contain the parameter Action.")
         spec = lookup(name, version)
         service, action_name = spec.service, f"{spec.service}:{spec.name}"
-        as_json = spec.name in _JSON_ACTIONS and "application/json" in request.headers.get(
-            "Accept", ""
-        )
+        as_json = spec.name in _JSON_ACTIONS and _asks_for_json(request)
         if not spec.signed:
             runtime.rate_limiter.check("ip", request.remote_addr)
         writes = spec.writes(params)

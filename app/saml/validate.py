@@ -383,7 +383,10 @@ def _strict_checks(
         )
     # AWS redeems an assertion only within 5 minutes of its IssueInstant, whatever its
     # NotOnOrAfter allows: one captured or cached is not good for all of its validity.
+    # (An IssueInstant ahead of the clock would switch that off: not valid yet.)
     issued = _time(response._query_assertion("")[0].get("IssueInstant"))
+    if issued is not None and issued - sp.skew > now:
+        raise _refuse("The SAML assertion is not valid yet.", "saml.not_yet_valid")
     if issued is not None and issued + REDEEM_WITHIN + sp.skew <= now:
         raise ExpiredFederationTokenError(
             "Token must be redeemed within 5 minutes of issuance", reason="saml.stale"

@@ -326,6 +326,16 @@ HOSTILE = {
         "ExpiredTokenException",
         "saml.stale",
     ),
+    "issued-in-the-future": (
+        # Else a clock running ahead would lift the 5-minute redemption window.
+        {
+            "issued_at": _Later(3 * 3600),
+            "not_before": _Later(-60),
+            "not_on_or_after": _Later(4 * 3600),
+        },
+        "InvalidIdentityToken",
+        "saml.not_yet_valid",
+    ),
     "expired-within-library-drift": (
         # python3-saml tolerates 300 s; the configured skew here is 60 s.
         {"not_on_or_after": _Later(-120)},

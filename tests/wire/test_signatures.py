@@ -136,9 +136,12 @@ def test_a_presigned_identity_check_answers_json_when_asked(server: Server) -> N
     refused = requests.get(req.url, headers={**asked, "x-k8s-aws-id": "other"}, timeout=10)
     assert refused.status_code == 403
     assert refused.json()["Error"]["Code"] == "SignatureDoesNotMatch"
-    assert requests.get(
-        req.url, headers={"x-k8s-aws-id": "my-cluster"}, timeout=10
-    ).text.startswith("<?xml")
+    # Only a client that names JSON gets it: not */*, not JSON refused with q=0.
+    for accept in ("*/*", "application/json;q=0, text/xml", None):
+        plain = {"x-k8s-aws-id": "my-cluster", **({"accept": accept} if accept else {})}
+        assert requests.get(req.url, headers=plain, timeout=10).text.startswith("<?xml")
+    upper = {"x-k8s-aws-id": "my-cluster", "accept": "APPLICATION/JSON"}
+    assert requests.get(req.url, headers=upper, timeout=10).json()["GetCallerIdentityResponse"]
 
 
 def test_the_host_header_is_verified_as_sent(server: Server) -> None:

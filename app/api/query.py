@@ -37,6 +37,11 @@ class QueryParams:
     def __contains__(self, name: str) -> bool:
         return name in self._values
 
+    def has_member(self, name: str) -> bool:
+        """Whether the request gives `name`: itself, or a part of it (Tags.member.1.Key)."""
+        prefix = name + "."
+        return name in self._values or any(k.startswith(prefix) for k in self._values)
+
     def raw(self) -> Mapping[str, str]:
         return self._values
 

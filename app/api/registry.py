@@ -14,10 +14,14 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
+from functools import cache
 from typing import Any
+
+import botocore.session
 
 from app.api.query import QueryParams
 from app.errors import InvalidActionError
+from app.iam import names
 from app.iam.principal import Principal
 from app.policy.context import ContextValue
 
@@ -70,6 +74,14 @@ class ActionSpec:
     #: Whether a call may write (then it runs in a write transaction, and its audit
     #: record lands in it). Calls that only read run beside writers instead.
     writes: Callable[[QueryParams], bool] = lambda params: True
+    #: The parameters AWS's model requires (botocore's service model, which AWS's own
+    #: SDKs are built from): all checked before the handler runs, as AWS does.
+    required: tuple[str, ...] = ()
+
+    def check_required(self, params: QueryParams) -> None:
+        absent = [name for name in self.required if not params.has_member(name)]
+        if absent:
+            raise names.missing(*absent)
 
 
 ACTIONS: dict[str, ActionSpec] = {}
@@ -92,10 +104,31 @@ def action(
     def register(handler: Handler) -> Handler:
         if name in ACTIONS:
             raise RuntimeError(f"action {name} registered twice")
-        ACTIONS[name] = ActionSpec(service, name, handler, signed, writes or _writes_by_name(name))
+        ACTIONS[name] = ActionSpec(
+            service,
+            name,
+            handler,
+            signed,
+            writes or _writes_by_name(name),
+            _required_members(service, name),
+        )
         return handler
 
     return register
+
+
+@cache
+def _model(service: str) -> Any:
+    return botocore.session.get_session().get_service_model(service)
+
+
+def _required_members(service: str, name: str) -> tuple[str, ...]:
+    """What AWS requires of the action; nothing for ours that AWS does not have."""
+    model = _model(service)
+    if name not in model.operation_names:
+        return ()
+    shape = model.operation_model(name).input_shape
+    return tuple(shape.required_members) if shape is not None else ()
 
 
 def lookup(name: str, version: str | None) -> ActionSpec:

@@ -168,6 +168,7 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> QueryReply:
                 caller = authenticate(
                     _incoming(request, body, query), runtime, session, spec.service
                 )
+            spec.check_required(params)
             call = Call(
                 params=params,
                 caller=caller,

@@ -59,10 +59,17 @@ def validation_error(field: str, value: str | None, constraint: str) -> Validati
     )
 
 
-def missing(parameter: str) -> ValidationError:
-    """AWS's answer for a required parameter left out: "Value null at 'roleSessionName'
-    failed to satisfy constraint: Member must not be null"."""
-    return validation_error(parameter[0].lower() + parameter[1:], None, "Member must not be null")
+def missing(*parameters: str) -> ValidationError:
+    """AWS's answer for required parameters left out, all of them at once: "2 validation
+    errors detected: Value null at 'roleArn' failed to satisfy constraint: Member must
+    not be null; Value null at 'roleSessionName' …"."""
+    problems = [
+        f"Value null at '{p[0].lower() + p[1:]}' failed to satisfy constraint: "
+        "Member must not be null"
+        for p in parameters
+    ]
+    count = f"{len(problems)} validation error{'s' if len(problems) > 1 else ''}"
+    return ValidationError(f"{count} detected: {'; '.join(problems)}")
 
 
 def check_length(field: str, value: str, lo: int, hi: int) -> str:

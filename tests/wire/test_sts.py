@@ -235,6 +235,14 @@ def test_a_missing_parameter_is_named_as_aws_names_it(world: World) -> None:
         "1 validation error detected: Value null at 'roleSessionName' failed to satisfy "
         "constraint: Member must not be null"
     )
+    # Every one left out is named, before anything else is looked at.
+    with pytest.raises(ClientError) as err:
+        world.admin.enable_mfa_device(UserName="nobody", SerialNumber="arn:aws:iam::1:mfa/x")
+    assert err.value.response["Error"]["Message"] == (
+        "2 validation errors detected: Value null at 'authenticationCode1' failed to satisfy "
+        "constraint: Member must not be null; Value null at 'authenticationCode2' failed to "
+        "satisfy constraint: Member must not be null"
+    )
 
 
 def test_session_tags_are_packed_as_aws_packs_them(world: World) -> None:

@@ -17,7 +17,7 @@ from dataclasses import field
 from functools import cache
 from typing import Any
 
-import botocore.session
+import botocore.loaders
 
 from app.api.query import QueryParams
 from app.errors import InvalidActionError
@@ -118,17 +118,19 @@ def action(
 
 
 @cache
-def _model(service: str) -> Any:
-    return botocore.session.get_session().get_service_model(service)
+def _required_by_operation(service: str) -> dict[str, tuple[str, ...]]:
+    """Each operation's required members, read from the model's JSON (kept: only these)."""
+    model = botocore.loaders.create_loader().load_service_model(service, "service-2")
+    shapes = model["shapes"]
+    return {
+        name: tuple(shapes[op["input"]["shape"]].get("required", ())) if "input" in op else ()
+        for name, op in model["operations"].items()
+    }
 
 
 def _required_members(service: str, name: str) -> tuple[str, ...]:
     """What AWS requires of the action; nothing for ours that AWS does not have."""
-    model = _model(service)
-    if name not in model.operation_names:
-        return ()
-    shape = model.operation_model(name).input_shape
-    return tuple(shape.required_members) if shape is not None else ()
+    return _required_by_operation(service).get(name, ())
 
 
 def lookup(name: str, version: str | None) -> ActionSpec:

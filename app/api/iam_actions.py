@@ -487,6 +487,31 @@ def _policy_target(call: Call) -> Target:
 register_tag_actions("Policy", _policy_target)
 
 
+@action("iam", "ListEntitiesForPolicy")
+def list_entities_for_policy(call: Call) -> Result:
+    iam, p = call.services.iam, call.params
+    call.authorize("iam:ListEntitiesForPolicy", _policy_resource(call))
+    entities = iam.policy_entities(
+        iam.policy(p.req("PolicyArn")),
+        p.get("EntityFilter"),
+        p.get("PathPrefix"),
+        p.get("PolicyUsageFilter"),
+    )
+    page = page_of(entities, lambda e: f"{e[0]}:{e[1].name_key}", *paging(call))
+    listed: dict[str, list[dict[str, str]]] = {"group": [], "user": [], "role": []}
+    for kind, entity in page.items:
+        title = kind.title()
+        unique_id = getattr(entity, f"{kind}_id")  # user_id, group_id, role_id
+        listed[kind].append({f"{title}Name": entity.name, f"{title}Id": unique_id})
+    return {
+        "PolicyGroups": listed["group"],
+        "PolicyUsers": listed["user"],
+        "PolicyRoles": listed["role"],
+        "IsTruncated": page.is_truncated,
+        "Marker": page.marker,
+    }
+
+
 @action("iam", "DeletePolicy")
 def delete_policy(call: Call) -> Result:
     call.authorize("iam:DeletePolicy", _policy_resource(call))

@@ -145,6 +145,16 @@ def check_max_items(value: int | None) -> int:
     return value
 
 
+def _check_usage_filter(usage: str | None) -> None:
+    """PolicyUsageFilter: permissions policies, or permissions boundaries."""
+    if usage not in (None, "PermissionsPolicy", "PermissionsBoundary"):
+        raise names.validation_error(
+            "policyUsageFilter",
+            usage,
+            "Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]",
+        )
+
+
 class IamService:
     def __init__(
         self,
@@ -693,12 +703,7 @@ class IamService:
             raise names.validation_error(
                 "scope", scope, "Member must satisfy enum value set: [All, AWS, Local]"
             )
-        if usage not in (None, "PermissionsPolicy", "PermissionsBoundary"):
-            raise names.validation_error(
-                "policyUsageFilter",
-                usage,
-                "Member must satisfy enum value set: [PermissionsPolicy, PermissionsBoundary]",
-            )
+        _check_usage_filter(usage)
         prefix = names.check_path_prefix(path_prefix)
         stmt = select(ManagedPolicy).where(
             ManagedPolicy.account_id == self.account_id, ManagedPolicy.path.startswith(prefix)
@@ -919,6 +924,52 @@ class IamService:
         assert isinstance(owner, User | Role)
         boundary = self._boundary(policy_arn)
         owner.boundary_pk = boundary.pk if boundary else None
+
+    def policy_entities(
+        self,
+        policy: ManagedPolicy,
+        entity_filter: str | None,
+        path_prefix: str | None,
+        usage: str | None,
+    ) -> list[tuple[str, Any]]:
+        """ListEntitiesForPolicy: (kind, entity) of each user, group and role the policy
+        is attached to (PermissionsPolicy) or bounds (PermissionsBoundary)."""
+        kinds = ("User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy")
+        if entity_filter not in (None, *kinds):
+            raise names.validation_error(
+                "entityFilter",
+                entity_filter,
+                f"Member must satisfy enum value set: [{', '.join(kinds)}]",
+            )
+        _check_usage_filter(usage)
+        prefix = names.check_path_prefix(path_prefix)
+        if entity_filter == "AWSManagedPolicy":
+            return []  # the policy is the account's own
+        found: dict[tuple[str, int], Any] = {}
+        models: tuple[tuple[str, Any], ...] = (("user", User), ("group", Group), ("role", Role))
+        for kind, model in models:
+            uses: list[Any] = []
+            if usage != "PermissionsBoundary":
+                uses.append(
+                    model.pk.in_(
+                        select(PolicyAttachment.owner_pk).where(
+                            PolicyAttachment.policy_pk == policy.pk,
+                            PolicyAttachment.owner_kind == kind,
+                        )
+                    )
+                )
+            if usage != "PermissionsPolicy" and model is not Group:
+                uses.append(model.boundary_pk == policy.pk)
+            if not uses:
+                continue  # groups are never bounded
+            for entity in self.session.scalars(select(model).where(or_(*uses))):
+                found[(kind, entity.pk)] = entity
+        wanted = (entity_filter or "").lower()
+        return [
+            (kind, entity)
+            for (kind, _), entity in found.items()
+            if entity.path.startswith(prefix) and wanted in ("", "localmanagedpolicy", kind)
+        ]
 
     def boundary_usage_count(self, policy: ManagedPolicy) -> int:
         return sum(

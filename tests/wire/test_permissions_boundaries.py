@@ -311,3 +311,51 @@ def test_policies_listed_by_how_they_are_used(admin: Admin) -> None:
     assert listed("PermissionsPolicy") == ["attached"]
     err = _refused(admin.iam.list_policies, PolicyUsageFilter="Bogus")
     assert err.response["Error"]["Code"] == "ValidationError"
+
+
+def test_the_entities_a_policy_reaches_are_listed(admin: Admin) -> None:
+    """ListEntitiesForPolicy (Terraform's aws_iam_policy_attachment reads it): attached
+    users, groups and roles, and those the policy bounds, in pages."""
+    policy = admin.read_only
+    admin.iam.create_user(UserName="uma", Path="/eng/")
+    admin.iam.attach_user_policy(UserName="uma", PolicyArn=policy)
+    admin.iam.create_group(GroupName="readers")
+    admin.iam.attach_group_policy(GroupName="readers", PolicyArn=policy)
+    trust = _doc(
+        {"Effect": "Allow", "Principal": {"AWS": admin.account_id}, "Action": "sts:AssumeRole"}
+    )
+    admin.iam.create_role(
+        RoleName="bounded", AssumeRolePolicyDocument=trust, PermissionsBoundary=policy
+    )
+    ids = {
+        "uma": admin.iam.get_user(UserName="uma")["User"]["UserId"],
+        "readers": admin.iam.get_group(GroupName="readers")["Group"]["GroupId"],
+        "bounded": admin.iam.get_role(RoleName="bounded")["Role"]["RoleId"],
+    }
+
+    def names(**params: str) -> tuple[list[str], list[str], list[str]]:
+        got = admin.iam.list_entities_for_policy(PolicyArn=policy, **params)
+        return (
+            [g["GroupName"] for g in got["PolicyGroups"]],
+            [u["UserName"] for u in got["PolicyUsers"]],
+            [r["RoleName"] for r in got["PolicyRoles"]],
+        )
+
+    assert names() == (["readers"], ["uma"], ["bounded"])
+    got = admin.iam.list_entities_for_policy(PolicyArn=policy)
+    assert got["PolicyUsers"][0]["UserId"] == ids["uma"]
+    assert got["PolicyGroups"][0]["GroupId"] == ids["readers"]
+    assert got["PolicyRoles"][0]["RoleId"] == ids["bounded"]
+    assert names(PolicyUsageFilter="PermissionsPolicy") == (["readers"], ["uma"], [])
+    assert names(PolicyUsageFilter="PermissionsBoundary") == ([], [], ["bounded"])
+    assert names(EntityFilter="User") == ([], ["uma"], [])
+    assert names(PathPrefix="/eng/") == ([], ["uma"], [])
+    pages = admin.iam.get_paginator("list_entities_for_policy").paginate(
+        PolicyArn=policy, PaginationConfig={"PageSize": 1}
+    )
+    assert (
+        sum(len(p["PolicyGroups"]) + len(p["PolicyUsers"]) + len(p["PolicyRoles"]) for p in pages)
+        == 3
+    )
+    err = _refused(admin.iam.list_entities_for_policy, PolicyArn=policy, EntityFilter="Bogus")
+    assert err.response["Error"]["Code"] == "ValidationError"

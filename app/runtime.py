@@ -40,6 +40,7 @@ from app.errors import ServiceError
 from app.errors import ValidationError
 from app.iam.authz import Authorizer
 from app.iam.authz import target_tag_keys
+from app.iam.key_usage import KeyUsage
 from app.iam.service import IamService
 from app.policy.context import ContextValue
 from app.ratelimit import RateLimiter
@@ -98,6 +99,8 @@ class Runtime:
     rate_limiter: RateLimiter
     #: Configuration read-only calls take without querying (app.db.config_cache).
     config: ConfigCache
+    #: When each long-term access key was last used (app.iam.key_usage).
+    key_usage: KeyUsage
     #: The root account created by this start, if the store was new (its key shown once).
     created: NewAccount | None = None
 
@@ -130,6 +133,7 @@ class Runtime:
                 settings.rate_limit_per_provider,
             ),
             config=ConfigCache(),
+            key_usage=KeyUsage(sessions),
         )
         if bootstrap:
             runtime.created = runtime.bootstrap()

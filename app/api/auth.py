@@ -66,7 +66,9 @@ def authenticate(
         secret = runtime.secrets.open(key.secret_sealed)
     except SecretUnreadableError as e:
         raise InternalFailureError("The request could not be authenticated.") from e
-    verify_signature(req, claim, secret, runtime.clock.now())
+    now = runtime.clock.now()
+    verify_signature(req, claim, secret, now)
+    runtime.key_usage.note(key.access_key_id, claim.service, claim.region, now)
     partition = runtime.settings.partition
     if key.user_pk is None:
         return Principal(

@@ -13,6 +13,8 @@ from app.api.tags import Target
 from app.api.tags import register_tag_actions
 from app.api.tags import tag_context
 from app.api.tags import tags_shape
+from app.arn import root_arn
+from app.db.config_cache import cached_get
 from app.db.models import AccessKey
 from app.db.models import Account
 from app.db.models import Group
@@ -20,6 +22,7 @@ from app.db.models import ManagedPolicy
 from app.db.models import PolicyVersion
 from app.db.models import Role
 from app.db.models import User
+from app.errors import NoSuchEntityError
 from app.errors import ValidationError
 from app.iam import names
 from app.iam import trust
@@ -256,6 +259,32 @@ def list_access_keys(call: Call) -> Result:
     name = user.name if user else None
     page = page_of(keys, lambda k: k.access_key_id, *paging(call))
     return listing("AccessKeyMetadata", page, lambda k: key_shape(k, name))
+
+
+@action("iam", "GetAccessKeyLastUsed")
+def get_access_key_last_used(call: Call) -> Result:
+    """Recorded to the hour (app.iam.key_usage). Authorized on the key's owner; a key
+    that is not the account's is looked for under user/*, so a caller allowed only
+    over some users learns nothing of other keys."""
+    iam = call.services.iam
+    key = iam.find_access_key(call.params.req("AccessKeyId"))
+    user = cached_get(iam.session, User, key.user_pk) if key and key.user_pk else None
+    if key is None:
+        call.authorize("iam:GetAccessKeyLastUsed", _any(call, "user"))
+        raise NoSuchEntityError(
+            f"The Access Key with id {names._shown(call.params.req('AccessKeyId'))} "
+            "cannot be found."
+        )
+    owner = iam.user_arn(user) if user else root_arn(iam.partition, iam.account_id)
+    call.authorize("iam:GetAccessKeyLastUsed", owner)
+    return {
+        "UserName": user.name if user else None,
+        "AccessKeyLastUsed": {
+            "LastUsedDate": key.last_used_at,
+            "ServiceName": key.last_used_service or "N/A",
+            "Region": key.last_used_region or "N/A",
+        },
+    }
 
 
 @action("iam", "UpdateAccessKey")

@@ -208,6 +208,12 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> QueryReply:
         return _refuse(
             request, runtime, service, failure, request_id, action_name, call, caller, as_json
         )
+    finally:
+        # Outside the call's transaction: on SQLite a second writer inside it would wait.
+        try:
+            runtime.key_usage.flush()
+        except Exception:  # the call's answer stands; the next use of the key records it
+            log.exception("could not record access key use (request %s)", request_id)
 
 
 def _refuse(

@@ -204,6 +204,11 @@ class AccessKey(Base):
     secret_sealed: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="Active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: When a request signed with it was last verified, and for which service and
+    #: region (app.iam.key_usage: to the hour).
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_used_service: Mapped[str | None] = mapped_column(String(32), default=None)
+    last_used_region: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class AuditEvent(Base):

@@ -425,6 +425,12 @@ class IamService:
             )
         )
 
+    def find_access_key(self, access_key_id: str) -> AccessKey | None:
+        """A long-term key of this account, whoever's it is."""
+        names.check_length("accessKeyId", access_key_id, 16, 128)
+        key = self.session.get(AccessKey, access_key_id)
+        return key if key is not None and key.account_id == self.account_id else None
+
     def _access_key(self, user: User | None, access_key_id: str) -> AccessKey:
         names.check_length("accessKeyId", access_key_id, 16, 128)
         for key in self.access_keys(user):

@@ -310,3 +310,24 @@ def test_lookups_as_aws_bounds_them(server: Server, account) -> None:  # type: i
     assert _code(err) == "NoSuchEntity"
     root = iam.get_user()["User"]
     assert root["Arn"] == f"arn:aws:iam::{account.account_id}:root" and root["CreateDate"]
+
+
+def test_when_an_access_key_was_last_used(server: Server, account) -> None:  # type: ignore[no-untyped-def]
+    iam, _ = _root_clients(server, account)
+    iam.create_user(UserName="kim")
+    key = iam.create_access_key(UserName="kim")["AccessKey"]
+    never = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+    assert never["UserName"] == "kim"
+    assert never["AccessKeyLastUsed"] == {"ServiceName": "N/A", "Region": "N/A"}
+
+    kim_sts = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    kim_sts.get_caller_identity()
+    used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    assert (used["ServiceName"], used["Region"]) == ("sts", "us-east-1")
+    assert abs((used["LastUsedDate"] - server.clock.now()).total_seconds()) < 5
+
+    root = iam.get_access_key_last_used(AccessKeyId=account.access_key_id)["AccessKeyLastUsed"]
+    assert root["ServiceName"] == "iam"  # this very call's key
+    with pytest.raises(ClientError) as err:
+        iam.get_access_key_last_used(AccessKeyId="AKIANOTAKEYOFOURS000")
+    assert _code(err) == "NoSuchEntity"

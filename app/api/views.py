@@ -212,7 +212,7 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> QueryReply:
         # Outside the call's transaction: on SQLite a second writer inside it would wait.
         try:
             runtime.key_usage.flush()
-        except Exception:  # the call's answer stands; the next use of the key records it
+        except Exception:  # the call's answer stands; the key's use is written next hour
             log.exception("could not record access key use (request %s)", request_id)
 
 

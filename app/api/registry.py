@@ -14,12 +14,10 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from dataclasses import field
-from functools import cache
 from typing import Any
 
-import botocore.loaders
-
 from app.api.query import QueryParams
+from app.api.required import REQUIRED
 from app.errors import InvalidActionError
 from app.iam import names
 from app.iam.principal import Principal
@@ -74,8 +72,8 @@ class ActionSpec:
     #: Whether a call may write (then it runs in a write transaction, and its audit
     #: record lands in it). Calls that only read run beside writers instead.
     writes: Callable[[QueryParams], bool] = lambda params: True
-    #: The parameters AWS's model requires (botocore's service model, which AWS's own
-    #: SDKs are built from): all checked before the handler runs, as AWS does.
+    #: The parameters AWS requires (app.api.required): all checked before the handler
+    #: runs, as AWS does.
     required: tuple[str, ...] = ()
 
     def check_required(self, params: QueryParams) -> None:
@@ -110,27 +108,11 @@ def action(
             handler,
             signed,
             writes or _writes_by_name(name),
-            _required_members(service, name),
+            REQUIRED.get(name, ()),
         )
         return handler
 
     return register
-
-
-@cache
-def _required_by_operation(service: str) -> dict[str, tuple[str, ...]]:
-    """Each operation's required members, read from the model's JSON (kept: only these)."""
-    model = botocore.loaders.create_loader().load_service_model(service, "service-2")
-    shapes = model["shapes"]
-    return {
-        name: tuple(shapes[op["input"]["shape"]].get("required", ())) if "input" in op else ()
-        for name, op in model["operations"].items()
-    }
-
-
-def _required_members(service: str, name: str) -> tuple[str, ...]:
-    """What AWS requires of the action; nothing for ours that AWS does not have."""
-    return _required_by_operation(service).get(name, ())
 
 
 def lookup(name: str, version: str | None) -> ActionSpec:

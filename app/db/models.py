@@ -204,11 +204,19 @@ class AccessKey(Base):
     secret_sealed: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="Active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    #: When a request signed with it was last verified, and for which service and
-    #: region (app.iam.key_usage: to the hour).
-    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    last_used_service: Mapped[str | None] = mapped_column(String(32), default=None)
-    last_used_region: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class AccessKeyUse(Base):
+    """When a request signed with a long-term key was last verified, for which service
+    and region (app.iam.key_usage: to the hour). Apart from access_keys, whose writes
+    reset every worker's configuration cache: this one is written as keys are used."""
+
+    __tablename__ = "access_key_uses"
+
+    access_key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_used_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    service: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(32))
 
 
 class AuditEvent(Base):

@@ -37,6 +37,7 @@ from app.crypto import SecretBox
 from app.db.config_cache import cached
 from app.db.config_cache import cached_get
 from app.db.models import AccessKey
+from app.db.models import AccessKeyUse
 from app.db.models import Account
 from app.db.models import Group
 from app.db.models import GroupMember
@@ -449,6 +450,9 @@ class IamService:
 
     def delete_access_key(self, user: User | None, access_key_id: str) -> None:
         self.session.delete(self._access_key(user, access_key_id))
+        self.session.execute(
+            delete(AccessKeyUse).where(AccessKeyUse.access_key_id == access_key_id)
+        )
 
     # --- groups ---------------------------------------------------------------------
 

@@ -1,5 +1,8 @@
 """When each long-term access key was last used (GetAccessKeyLastUsed).
 
+Its own table, outside the configuration tables whose writes reset every worker's
+cache (0006): it is written as keys are used.
+
 Revision ID: 0010
 Revises: 0009
 """
@@ -16,11 +19,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("access_keys", sa.Column("last_used_at", sa.DateTime(timezone=True)))
-    op.add_column("access_keys", sa.Column("last_used_service", sa.String(length=32)))
-    op.add_column("access_keys", sa.Column("last_used_region", sa.String(length=32)))
+    op.create_table(
+        "access_key_uses",
+        sa.Column("access_key_id", sa.String(length=32), nullable=False),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("service", sa.String(length=32), nullable=False),
+        sa.Column("region", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("access_key_id", name=op.f("pk_access_key_uses")),
+    )
 
 
 def downgrade() -> None:
-    for column in ("last_used_region", "last_used_service", "last_used_at"):
-        op.drop_column("access_keys", column)
+    op.drop_table("access_key_uses")

@@ -68,8 +68,17 @@ class _Insert:
         self.convert = {
             c.key: c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns
         }
+        #: What a caller sent (a RoleArn, an address) may be longer than its column: cut to
+        #: fit, or PostgreSQL would refuse the row, and the record of a hostile call be lost.
+        self.lengths: dict[str, int] = {
+            c.key: length for c in columns if (length := getattr(c.type, "length", None))
+        }
 
     def params(self, row: dict[str, Any]) -> Any:
+        for key, length in self.lengths.items():
+            value = row[key]
+            if isinstance(value, str) and len(value) > length:
+                row[key] = value[:length]
         values = {k: f(row[k]) if f else row[k] for k, f in self.convert.items()}
         return self.statement.params(values)
 

@@ -16,12 +16,14 @@ from app.api.tags import tags_shape
 from app.arn import root_arn
 from app.db.config_cache import cached_get
 from app.db.models import AccessKey
+from app.db.models import AccessKeyUse
 from app.db.models import Account
 from app.db.models import Group
 from app.db.models import ManagedPolicy
 from app.db.models import PolicyVersion
 from app.db.models import Role
 from app.db.models import User
+from app.errors import AccessDeniedError
 from app.errors import NoSuchEntityError
 from app.errors import ValidationError
 from app.iam import names
@@ -264,25 +266,32 @@ def list_access_keys(call: Call) -> Result:
 @action("iam", "GetAccessKeyLastUsed")
 def get_access_key_last_used(call: Call) -> Result:
     """Recorded to the hour (app.iam.key_usage). Authorized on the key's owner; a key
-    that is not the account's is looked for under user/*, so a caller allowed only
-    over some users learns nothing of other keys."""
-    iam = call.services.iam
-    key = iam.find_access_key(call.params.req("AccessKeyId"))
+    that is not the account's is looked for under user/*. A refusal names the key, not
+    its owner: who owns a key is not told to a caller who may not ask."""
+    iam, key_id = call.services.iam, call.params.req("AccessKeyId")
+    key = iam.find_access_key(key_id)
     user = cached_get(iam.session, User, key.user_pk) if key and key.user_pk else None
     if key is None:
-        call.authorize("iam:GetAccessKeyLastUsed", _any(call, "user"))
-        raise NoSuchEntityError(
-            f"The Access Key with id {names._shown(call.params.req('AccessKeyId'))} "
-            "cannot be found."
-        )
-    owner = iam.user_arn(user) if user else root_arn(iam.partition, iam.account_id)
-    call.authorize("iam:GetAccessKeyLastUsed", owner)
+        owner = _any(call, "user")
+    else:
+        owner = iam.user_arn(user) if user else root_arn(iam.partition, iam.account_id)
+    try:
+        call.authorize("iam:GetAccessKeyLastUsed", owner)
+    except AccessDeniedError as err:
+        raise AccessDeniedError(
+            f"User: {call.signer.arn} is not authorized to perform: "
+            f"iam:GetAccessKeyLastUsed on access key {names._shown(key_id)}",
+            reason=err.reason,
+        ) from None
+    if key is None:
+        raise NoSuchEntityError(f"The Access Key with id {names._shown(key_id)} cannot be found.")
+    use = iam.session.get(AccessKeyUse, key.access_key_id)
     return {
         "UserName": user.name if user else None,
         "AccessKeyLastUsed": {
-            "LastUsedDate": key.last_used_at,
-            "ServiceName": key.last_used_service or "N/A",
-            "Region": key.last_used_region or "N/A",
+            "LastUsedDate": use.last_used_at if use else None,
+            "ServiceName": use.service if use else "N/A",
+            "Region": use.region if use else "N/A",
         },
     }
 

@@ -114,7 +114,6 @@ register_tag_actions("OpenIDConnectProvider", _tags_target)
 @action("sts", "AssumeRoleWithWebIdentity", signed=False, writes=lambda params: False)
 def assume_role_with_web_identity(call: Call) -> Result:
     p, services = call.params, call.services
-    call.resource = p.req("RoleArn")
     token = p.req("WebIdentityToken")
     names.check_length("webIdentityToken", token, 4, MAX_TOKEN_CHARS)
     if p.get("ProviderId") is not None:
@@ -125,7 +124,7 @@ def assume_role_with_web_identity(call: Call) -> Result:
             "graph.facebook.com); leave it out for OpenID Connect tokens."
         )
     req = SessionRequest(
-        role_arn=call.resource,
+        role_arn=p.req("RoleArn"),
         session_name=p.req("RoleSessionName"),
         duration_seconds=p.integer("DurationSeconds"),
         policy=p.get("Policy"),

@@ -107,7 +107,6 @@ def assume_role_with_saml(call: Call) -> Result:
     p, services = call.params, call.services
     pair = RolePair(p.req("RoleArn"), p.req("PrincipalArn"))
     assertion = p.req("SAMLAssertion")
-    call.resource = pair.role_arn
     services.runtime.rate_limiter.check("provider", pair.provider_arn)
     services.sts.parse_role_arn(pair.role_arn)
     providers = SamlProviders(services.iam_for(_account_of(pair.provider_arn)))

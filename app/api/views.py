@@ -168,7 +168,6 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> QueryReply:
                 caller = authenticate(
                     _incoming(request, body, query), runtime, session, spec.service
                 )
-            spec.check_required(params)
             call = Call(
                 params=params,
                 caller=caller,
@@ -177,7 +176,11 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> QueryReply:
                 user_agent=request.user_agent.string[:512] or None,
                 secure=request.is_secure,
                 services=CallServices(runtime, session, caller.account_id if caller else None),
+                # What an unsigned call (a federated sign-in) aims at: its audit record
+                # names the role, and so the account, even when refused at once.
+                resource=None if spec.signed else params.get("RoleArn"),
             )
+            spec.check_required(params)
             if writes and caller is not None:
                 call.services.iam.lock_account()  # every count and uniqueness rule holds
             if writes:

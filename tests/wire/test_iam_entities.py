@@ -331,3 +331,15 @@ def test_when_an_access_key_was_last_used(server: Server, account) -> None:  # t
     with pytest.raises(ClientError) as err:
         iam.get_access_key_last_used(AccessKeyId="AKIANOTAKEYOFOURS000")
     assert _code(err) == "NoSuchEntity"
+
+    # A caller who may not ask learns nothing of whose a key is, or whether it exists.
+    iam.create_user(UserName="nosy", Path="/secret/")
+    nosy_key = iam.create_access_key(UserName="nosy")["AccessKey"]
+    nosy = server.client("iam", nosy_key["AccessKeyId"], nosy_key["SecretAccessKey"])
+    for probed in (key["AccessKeyId"], account.access_key_id, "AKIANOTAKEYOFOURS000"):
+        with pytest.raises(ClientError) as err:
+            nosy.get_access_key_last_used(AccessKeyId=probed)
+        assert _code(err) == "AccessDenied"
+        message = err.value.response["Error"]["Message"]
+        assert message.endswith(f"on access key {probed}")
+        assert "kim" not in message and ":root" not in message

@@ -188,3 +188,34 @@ def test_a_fault_of_ours_is_an_internal_failure_audited_as_an_error(
     with server.runtime.sessions() as session:
         event = session.scalar(select(AuditEvent).where(AuditEvent.request_id == request_id))
     assert event is not None and (event.outcome, event.reason) == ("error", "internal")
+
+
+def test_a_refused_federated_call_is_audited_with_its_target(server: Server) -> None:
+    """Refused before its handler ran (a parameter left out), an unsigned call's record
+    still names the role, and so the account; a RoleArn longer than the audit column is
+    cut to fit, where PostgreSQL would otherwise refuse the row and lose the record."""
+    from sqlalchemy import select
+
+    from app.db.models import AuditEvent
+
+    role = "arn:aws:iam::111122223333:role/Web"
+    sent = [
+        {"RoleArn": role, "WebIdentityToken": "not-a-token"},  # no RoleSessionName
+        {"RoleArn": role + "x" * 3000, "RoleSessionName": "s1", "WebIdentityToken": "t" * 10},
+    ]
+    for params in sent:
+        body = {"Action": "AssumeRoleWithWebIdentity", "Version": "2011-06-15", **params}
+        assert requests.post(server.url + "/", data=body, timeout=10).status_code == 400
+    with server.runtime.sessions() as session:
+        long_one, missing = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.action == "sts:AssumeRoleWithWebIdentity")
+            .order_by(AuditEvent.id.desc())
+            .limit(2)
+        )
+    assert (missing.account_id, missing.resource, missing.error_code) == (
+        "111122223333",
+        role,
+        "ValidationError",
+    )
+    assert long_one.resource is not None and len(long_one.resource) == 2048

@@ -468,8 +468,7 @@ def _owner_target(kind: str) -> Callable[[Call], Target]:
 
     def target(call: Call) -> Target:
         iam, name = call.services.iam, call.params.req(param)
-        find = iam.user if kind == "user" else iam.role
-        return owner_arn(call, kind, name), kind, lambda: find(name).pk
+        return owner_arn(call, kind, name), kind, lambda: iam.owner(kind, name).pk
 
     return target
 

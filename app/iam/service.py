@@ -911,8 +911,6 @@ class IamService:
     def _has_policies(self, kind: OwnerKind, owner_pk: int) -> bool:
         return bool(self.attached_policies(kind, owner_pk) or self.inline_policies(kind, owner_pk))
 
-    # --- what applies to a caller ----------------------------------------------------
-
     # --- permissions boundaries (users and roles) ------------------------------------
 
     def _boundary(self, policy_arn: str | None) -> ManagedPolicy | None:
@@ -955,9 +953,11 @@ class IamService:
         prefix = names.check_path_prefix(path_prefix)
         if entity_filter == "AWSManagedPolicy":
             return []  # the policy is the account's own
-        found: dict[tuple[str, int], Any] = {}
+        found: list[tuple[str, Any]] = []
         models: tuple[tuple[str, Any], ...] = (("user", User), ("group", Group), ("role", Role))
         for kind, model in models:
+            if entity_filter in ("User", "Group", "Role") and entity_filter.lower() != kind:
+                continue
             uses: list[Any] = []
             if usage != "PermissionsBoundary":
                 uses.append(
@@ -972,20 +972,17 @@ class IamService:
                 uses.append(model.boundary_pk == policy.pk)
             if not uses:
                 continue  # groups are never bounded
-            for entity in self.session.scalars(select(model).where(or_(*uses))):
-                found[(kind, entity.pk)] = entity
-        wanted = (entity_filter or "").lower()
-        return [
-            (kind, entity)
-            for (kind, _), entity in found.items()
-            if entity.path.startswith(prefix) and wanted in ("", "localmanagedpolicy", kind)
-        ]
+            query = select(model).where(or_(*uses), model.path.startswith(prefix))
+            found += [(kind, entity) for entity in self.session.scalars(query)]
+        return found
 
     def boundary_usage_count(self, policy: ManagedPolicy) -> int:
         return sum(
             self.session.scalar(select(func.count()).where(model.boundary_pk == policy.pk)) or 0
             for model in (User, Role)
         )
+
+    # --- what applies to a caller ----------------------------------------------------
 
     def boundary_document(self, kind: OwnerKind, owner_pk: int) -> str | None:
         """The default version of the user's or role's permissions boundary, if it has one."""

@@ -45,8 +45,24 @@ class Admin:
         self.iam.put_user_policy(
             UserName=name, PolicyName="p", PolicyDocument=policy or _doc(_allow("*"))
         )
-        key = self.iam.create_access_key(UserName=name)["AccessKey"]
-        return self.server.client("iam", key["AccessKeyId"], key["SecretAccessKey"])
+        return self.client(name, "iam")
+
+    def client(self, user: str, service: str):  # type: ignore[no-untyped-def]
+        """A client signing with a new key of `user`."""
+        key = self.iam.create_access_key(UserName=user)["AccessKey"]
+        return self.server.client(service, key["AccessKeyId"], key["SecretAccessKey"])
+
+    def role(self, name: str, principal: str, boundary: str | None = None) -> str:
+        """A role that `principal` may assume, whose own policy allows everything."""
+        trust = _doc(
+            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
+        )
+        extra = {"PermissionsBoundary": boundary} if boundary else {}
+        arn = self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, **extra)["Role"][
+            "Arn"
+        ]
+        self.iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=_doc(_allow("*")))
+        return arn
 
 
 @pytest.fixture
@@ -135,10 +151,8 @@ def test_a_delegate_may_make_roles_only_within_the_boundary(admin: Admin) -> Non
 
 
 def test_a_roles_boundary_caps_its_sessions(admin: Admin, server: Server) -> None:
-    alice = admin.user("alice")
-    key = admin.iam.create_access_key(UserName="alice")["AccessKey"]
-    alice_sts = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
-    del alice
+    admin.user("alice")
+    alice_sts = admin.client("alice", "sts")
     trust = _doc(
         {
             "Effect": "Allow",
@@ -172,19 +186,11 @@ def test_a_trust_that_names_the_caller_reaches_past_its_boundary_as_aws_says(
     (here a trust) grants a user, or a role session, by its own ARN; a trust naming
     the role, not the session, is still limited by the role's boundary."""
     admin.user("bounded-user", boundary=admin.read_only)
-    key = admin.iam.create_access_key(UserName="bounded-user")["AccessKey"]
-    user_sts = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    user_sts = admin.client("bounded-user", "sts")
     account = admin.account_id
 
     def role(name: str, principal: str) -> str:
-        trust = _doc(
-            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
-        )
-        arn = admin.iam.create_role(
-            RoleName=name, AssumeRolePolicyDocument=trust, PermissionsBoundary=admin.read_only
-        )["Role"]["Arn"]
-        admin.iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=_doc(_allow("*")))
-        return arn
+        return admin.role(name, principal, boundary=admin.read_only)
 
     first = role("first", f"arn:aws:iam::{account}:user/bounded-user")
     creds = user_sts.assume_role(RoleArn=first, RoleSessionName="hop1")["Credentials"]
@@ -225,8 +231,7 @@ def test_the_callers_own_limits_see_the_assume_role_request(admin: Admin, server
             },
         ),
     )
-    key = admin.iam.create_access_key(UserName="carol")["AccessKey"]
-    carol = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    carol = admin.client("carol", "sts")
     trust = _doc(
         {
             "Effect": "Allow",
@@ -250,17 +255,9 @@ def test_a_session_policy_limits_what_a_trust_grants_to_the_role(
     """As a boundary does: a trust naming the role does not reach past the session's
     policies; naming the session itself does."""
     admin.user("dave")
-    key = admin.iam.create_access_key(UserName="dave")["AccessKey"]
-    dave = server.client("sts", key["AccessKeyId"], key["SecretAccessKey"])
+    dave = admin.client("dave", "sts")
     account = admin.account_id
-
-    def role(name: str, principal: str) -> str:
-        trust = _doc(
-            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}
-        )
-        arn = admin.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
-        admin.iam.put_role_policy(RoleName=name, PolicyName="all", PolicyDocument=_doc(_allow("*")))
-        return arn
+    role = admin.role
 
     source = role("source", f"arn:aws:iam::{account}:user/dave")
     creds = dave.assume_role(

@@ -43,6 +43,10 @@ def _invalid(message: str, reason: str) -> InvalidIdentityTokenError:
     return InvalidIdentityTokenError(message, reason=reason)
 
 
+def _malformed() -> InvalidIdentityTokenError:
+    return _invalid("The web identity token is not a well-formed JWT.", "jwt.malformed")
+
+
 @dataclass(frozen=True)
 class ValidatedToken:
     provider: OidcProvider
@@ -66,15 +70,14 @@ class TokenValidator:
         may vouch for it (None: no such provider where the caller looks)."""
         if len(token) > MAX_TOKEN_CHARS:
             raise _invalid("The web identity token is too large.", "jwt.too_large")
-        malformed = _invalid("The web identity token is not a well-formed JWT.", "jwt.malformed")
         try:
             obj = jws.extract_compact(token.encode("ascii"), registry=_REGISTRY)
             header = obj.headers()
         # joserfc trips over some shapes (a JSON list as header) with plain Python errors.
         except (UnicodeError, JoseError, ValueError, TypeError, AttributeError, RecursionError):
-            raise malformed from None
+            raise _malformed() from None
         if not isinstance(header, dict):
-            raise malformed
+            raise _malformed()
         alg = header.get("alg")
         if alg not in ALLOWED_ALGORITHMS:
             shown = _shown(alg) if isinstance(alg, str) else "?"

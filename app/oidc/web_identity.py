@@ -158,12 +158,12 @@ class WebIdentityFederation:
             extra_keys={**condition_keys(token), "aws:FederatedProvider": provider_arn},
         )
         self.sts.check_session_request(req)
-        denied = AccessDeniedError(
-            f"Not authorized to perform {ACTION}", reason="oidc.trust_denied"
-        )
         role = role_iam.find_role(role_name)
         if role is None or role_iam.role_arn(role) != req.role_arn:
-            raise denied  # AWS does not say whether the role exists
+            # AWS does not say whether the role exists
+            raise AccessDeniedError(
+                f"Not authorized to perform {ACTION}", reason="oidc.trust_denied"
+            )
         # The same keys AssumeRole's trust check sees (session name, request tags…),
         # plus the web identity ones carried in extra_keys.
         keys = {**request_keys, **self.sts.session_keys(req, None)}

@@ -24,10 +24,17 @@ certificate's public key is loaded once and handed to xmlsec bare, which copies 
 nothing. xmlsec verified with the certificate's key alone before too (python3-saml's
 `validatecert` is off; keys in the message are never used), so the check is the same;
 with `validatecert` on, or no certificate given, python3-saml's own function runs.
+
+Times. python3-saml reads each SAML time with `datetime.strptime`, up to three formats
+in turn, 20 µs each and five or more a Response. The common shape (digits, optional
+fraction, Z) is read here directly; anything else goes to python3-saml's own function,
+so what it accepts and refuses is unchanged.
 """
 
 from __future__ import annotations
 
+import calendar
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,6 +139,25 @@ def _validate_node_sign(
     return True
 
 
+_python3_saml_parse_time = OneLogin_Saml2_Utils.parse_SAML_to_time
+_SAML_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]*)?Z"
+)
+
+
+def _parse_time(text: str) -> int:
+    """OneLogin_Saml2_Utils.parse_SAML_to_time: whole seconds since the epoch."""
+    match = _SAML_TIME.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        return int(_python3_saml_parse_time(text))
+    try:
+        year, month, day, hour, minute, second = map(int, match.groups())
+        moment = datetime(year, month, day, hour, minute, second)  # refuses 2026-02-30
+    except ValueError:
+        return int(_python3_saml_parse_time(text))  # its error, in its words
+    return calendar.timegm(moment.timetuple())
+
+
 #: What python3-saml's time checks take as now while fedbridge validates (see below).
 _checked_at: ContextVar[int | None] = ContextVar("fedbridge_saml_checked_at", default=None)
 _python3_saml_now = OneLogin_Saml2_Utils.now
@@ -161,6 +187,7 @@ def install() -> None:
     OneLogin_Saml2_XML.validate_xml = staticmethod(_validate_xml)
     OneLogin_Saml2_XML.query = staticmethod(_query)
     OneLogin_Saml2_Utils.now = staticmethod(_now)
+    OneLogin_Saml2_Utils.parse_SAML_to_time = staticmethod(_parse_time)
     OneLogin_Saml2_Utils.validate_node_sign = staticmethod(
         return_false_on_exception(_validate_node_sign)
     )

@@ -1,8 +1,9 @@
-"""fedbridge's three changes to python3-saml (app/saml/patches.py). The schemas are parsed
+"""fedbridge's four changes to python3-saml (app/saml/patches.py). The schemas are parsed
 once, at import, and never by a request thread: libxml2's first schema parse is not
 safe to race, and a lost race broke SAML for the life of the process. XPath queries
 are compiled once and must find exactly what python3-saml's own would. Signature keys
-are loaded once and must accept and refuse exactly what python3-saml's own would."""
+are loaded once and must accept and refuse exactly what python3-saml's own would. SAML
+times are read without strptime and must read as python3-saml's own reader reads them."""
 
 from __future__ import annotations
 
@@ -118,3 +119,32 @@ def test_signature_keys_are_loaded_once_and_judge_as_python3_saml_s_own() -> Non
     assert patches._public_key.cache_info().misses == 2  # two certificates, each loaded once
     with pytest.raises(Exception, match="Signature validation failed"):
         judged(tampered, idp.cert, lambda *a: patched(*a, raise_exceptions=True))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-27T10:00:00Z",
+        "2026-11-27T10:00:00.123Z",
+        "2026-11-27T10:00:00.1234567890Z",
+        "2026-11-27T10:00:00.Z",
+        "2026-11-27T10:00:00",  # no Z: python3-saml's fallback takes it
+        "2024-02-29T23:59:59Z",
+        "2026-1-5T1:2:3Z",  # strptime's leniency, kept
+        "2026-02-30T00:00:00Z",
+        "2026-11-27T24:00:00Z",
+        "2026-11-27T10:00:60Z",
+        "2026-11-27T10:00:00+01:00",
+        "\u0662\u0660\u0662\u0666-11-27T10:00:00Z",  # Arabic-Indic digits
+        "2026-11-27T10:00:00Zjunk",
+        "",
+    ],
+)
+def test_saml_times_read_as_python3_saml_s_own_reader_reads_them(text: str) -> None:
+    def outcome(parse: object) -> object:
+        try:
+            return parse(text)  # type: ignore[operator]
+        except Exception as err:
+            return type(err)
+
+    assert outcome(patches._parse_time) == outcome(patches._python3_saml_parse_time)

@@ -427,6 +427,13 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
                 log.handlers.clear()
                 log.propagate = True
 
+        def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+            # With reuse_port each worker binds its own socket and the master none, so
+            # gunicorn's start line would name no address at all.
+            if msg.startswith("Listening at:") and args and not args[0]:
+                args = (f"http://{host}:{port} (a socket per worker)", *args[1:])
+            super().info(msg, *args, **kwargs)
+
     class _Gunicorn(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")

@@ -202,6 +202,11 @@ def test_serve_says_where_it_stands_and_leaves_nothing_behind(tmp_path: Path) ->
     # The default public URL names port 8000, where IdPs would not find this server.
     warning = next(json.loads(line) for line in err.decode().splitlines() if "BASE_URL" in line)
     assert "FEDBRIDGE_BASE_URL (http://127.0.0.1:8000) is not on port" in warning["message"]
+    # gunicorn's own start line names the address (each worker binds it, SO_REUSEPORT).
+    lines = [json.loads(line)["message"] for line in err.decode().splitlines()]
+    assert f"Listening at: http://127.0.0.1:{port} " in next(
+        m for m in lines if m.startswith("Listening at:")
+    )
     assert list(scratch.iterdir()) == []  # the run's metrics files went with it
 
 

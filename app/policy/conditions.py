@@ -5,8 +5,8 @@ a positive operator is true when any policy value matches; a negated one
 (StringNotEquals, NotIpAddress…) when none does. An absent key makes positive
 operators false and negated ones true; `…IfExists` makes any operator true.
 `ForAnyValue:` and `ForAllValues:` apply the test to each value of a
-multivalued key: some must match, or all must (an absent key: false for
-ForAnyValue, true for ForAllValues).
+multivalued key: some must match, or all must (an absent key, or one whose
+values are all empty strings: false for ForAnyValue, true for ForAllValues).
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import re
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 
 from app.policy.context import RequestContext
+from app.policy.patterns import arn_match
 from app.policy.patterns import resolve
 from app.policy.patterns import wildcard_match
 
@@ -26,11 +28,16 @@ from app.policy.patterns import wildcard_match
 Matcher = Callable[[str, str, "RequestContext | None"], bool]
 
 
+# An integer or a decimal, as AWS says; float() alone would take "nan", "infinity" and
+# "3_600", and NumericLessThan "infinity" would hold for every request.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# W3C's ISO 8601 profile also allows a year and month alone (1997-07).
+_YEAR_MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
 def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    text = text.strip()
+    return float(text) if _NUMBER.fullmatch(text) else None
 
 
 def _date(text: str) -> datetime | None:
@@ -38,6 +45,8 @@ def _date(text: str) -> datetime | None:
     try:
         if text.isascii() and text.isdigit():  # epoch seconds
             return datetime.fromtimestamp(int(text), UTC)
+        if year_month := _YEAR_MONTH.fullmatch(text):
+            return datetime(int(year_month[1]), int(year_month[2]), 1, tzinfo=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError, OSError):  # not a date, or none a datetime can hold
         return None
@@ -78,17 +87,18 @@ def _binary(actual: str, expected: str, ctx: RequestContext | None) -> bool:
 
 def _ip(actual: str, expected: str, ctx: RequestContext | None) -> bool:
     try:
-        return ipaddress.ip_address(actual) in ipaddress.ip_network(expected, strict=False)
+        address = ipaddress.ip_address(actual)
+        network = ipaddress.ip_network(expected, strict=False)
     except ValueError:
         return False
+    # A dual-stack listener or proxy may write an IPv4 client as ::ffff:203.0.113.5;
+    # it is that IPv4 address, and a range of either form must see it.
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return address in network or (mapped is not None and mapped in network)
 
 
 def _arn_like(actual: str, expected: str, ctx: RequestContext | None) -> bool:
-    # ARNs are compared part by part, so a `*` in the service cannot eat the region.
-    got, want = actual.split(":", 5), expected.split(":", 5)
-    if len(got) != 6 or len(want) != 6:
-        return False
-    return all(wildcard_match(w, g, ctx) for g, w in zip(got, want, strict=True))
+    return arn_match(expected, actual, ctx)
 
 
 _NUMERIC: dict[str, Callable[[object, object], bool]] = {
@@ -155,6 +165,12 @@ def condition_holds(
     actual = ctx.get(key)
     if base == "Null":
         return any((v.lower() == "true") == (actual is None) for v in values)
+    if qualifier is not None and actual is not None:
+        # AWS: a key whose values "resolve to a null data set, such as an empty string"
+        # counts as absent for the set operators.
+        request_values = actual if isinstance(actual, tuple) else (actual,)
+        if all(value == "" for value in request_values):
+            actual = None
     if actual is None:
         if if_exists:
             return True

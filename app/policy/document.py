@@ -35,6 +35,13 @@ _PRINCIPAL_KINDS = ("AWS", "Federated", "Service", "CanonicalUser")
 _ACTION = re.compile(r"\*|[A-Za-z0-9-]+:[A-Za-z0-9*?_-]+")
 _SID = re.compile(r"[A-Za-z0-9]*")
 _ACCOUNT = re.compile(r"[0-9]{12}")
+#: What an "AWS" principal ARN may name: an account's root, a user, a role, a role
+#: session or a federated user. No wildcards: AWS "cannot use a wildcard to match part of
+#: a principal name or ARN", and one that matched nobody would leave a Deny inert.
+_AWS_PRINCIPAL = re.compile(
+    r"arn:[a-z][a-z0-9-]*:(?:iam::[0-9]{12}:(?:root|(?:user|role)/[^*?\s]+)"
+    r"|sts::[0-9]{12}:(?:assumed-role/[^/*?\s]+/[^*?\s]+|federated-user/[^*?\s]+))"
+)
 
 
 @dataclass(frozen=True)
@@ -199,7 +206,7 @@ def _principal(raw: object) -> dict[str, tuple[str, ...]]:
         ids = _strings(value)
         for ident in ids:
             if kind == "AWS" and not (
-                ident == "*" or _ACCOUNT.fullmatch(ident) or ident.startswith("arn:")
+                ident == "*" or _ACCOUNT.fullmatch(ident) or _AWS_PRINCIPAL.fullmatch(ident)
             ):
                 raise _malformed(f'Invalid principal in policy: "AWS":"{ident}"')
         result[kind] = ids

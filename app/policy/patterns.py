@@ -15,7 +15,8 @@ from functools import lru_cache
 from app.policy.context import RequestContext
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_DEFAULT = re.compile(r"\s*([^,\s]+)\s*,\s*'([^']*)'\s*")
+# The key may hold spaces (tag keys do): `${aws:PrincipalTag/cost center, 'shared'}`.
+_DEFAULT = re.compile(r"\s*([^,]*[^,\s])\s*,\s*'([^']*)'\s*")
 _LITERALS = {"*": "*", "?": "?", "$": "$"}
 
 # A piece of a resolved pattern: (text, literal). Literal text has no wildcards.
@@ -80,6 +81,28 @@ def _regex(pieces: list[Piece], ignore_case: bool) -> re.Pattern[str]:
         *middle, last = rest
         first += "".join(f"(?>.*?{run})" for run in middle) + ".*" + last
     return re.compile(first, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _matches(pieces: list[Piece], value: str) -> bool:
+    if len(pieces) == 1 and not pieces[0][1]:
+        return _plain_regex(pieces[0][0], False).fullmatch(value) is not None
+    return _regex(pieces, False).fullmatch(value) is not None
+
+
+def arn_match(pattern: str, arn: str, ctx: RequestContext | None = None) -> bool:
+    """ArnLike: the six colon-separated parts of `arn` matched one by one, so a `*` in
+    the service cannot eat the region. Variables are resolved first: a `:` the policy
+    wrote separates parts, one inside a variable's value is just a character."""
+    got = arn.split(":", 5)
+    pieces = _resolve_pieces(pattern, ctx)
+    if len(got) != 6 or pieces is None:
+        return False
+    parts: list[list[Piece]] = [[]]
+    for text, literal in pieces:
+        chunks = [text] if literal else text.split(":", 6 - len(parts))
+        parts[-1].append((chunks[0], literal))
+        parts.extend([(chunk, False)] for chunk in chunks[1:])
+    return len(parts) == 6 and all(_matches(p, g) for p, g in zip(parts, got, strict=True))
 
 
 def wildcard_match(

@@ -511,6 +511,114 @@ CASES = [
             ("text", "soon", NONE),
         ]
     ],
+    # W3C's ISO 8601 profile, which AWS names, has year-month dates: an expiry guardrail
+    # written "2020-01" must apply.
+    (
+        "date-year-month",
+        [_allow(), _deny(**_when("DateGreaterThan", "aws:CurrentTime", "2020-01"))],
+        "s3:GetObject",
+        BUCKET,
+        {"aws:CurrentTime": "2026-11-27T10:00:00Z"},
+        DENY,
+    ),
+    # An integer or a decimal; "infinity" is not a number every request is less than.
+    *[
+        (
+            f"numeric-{name}",
+            [_allow(**_when("NumericLessThan", "aws:MultiFactorAuthAge", limit))],
+            "s3:GetObject",
+            BUCKET,
+            {"aws:MultiFactorAuthAge": "100"},
+            expected,
+        )
+        for name, limit, expected in [
+            ("decimal", "3600.5", ALLOW),
+            ("number", 3600, ALLOW),
+            ("infinity", "infinity", NONE),
+            ("nan", "nan", NONE),
+            ("underscores", "3_600", NONE),
+        ]
+    ],
+    # A client written in IPv4-mapped form (a dual-stack listener) is that IPv4 client.
+    *[
+        (
+            f"ip-mapped-{name}",
+            [_allow(), _deny(**_when(operator, "aws:SourceIp", network))],
+            "s3:GetObject",
+            BUCKET,
+            {"aws:SourceIp": "::ffff:203.0.113.5"},
+            expected,
+        )
+        for name, operator, network, expected in [
+            ("in-v4-range", "IpAddress", "203.0.113.0/24", DENY),
+            ("in-mapped-range", "IpAddress", "::ffff:203.0.113.0/120", DENY),
+            ("outside", "IpAddress", "198.51.100.0/24", ALLOW),
+            ("not-in-allowed", "NotIpAddress", "203.0.113.0/24", ALLOW),
+        ]
+    ],
+    # Variables in the ARN operators' values resolve before the ARN splits into its parts.
+    *[
+        (
+            f"arn-variable-{operator}",
+            [
+                _allow(
+                    "iam:AttachUserPolicy",
+                    **_when(
+                        operator,
+                        "iam:PolicyARN",
+                        "arn:aws:iam::${aws:PrincipalAccount}:policy/Admin*",
+                    ),
+                )
+            ],
+            "iam:AttachUserPolicy",
+            "*",
+            {
+                "aws:PrincipalAccount": "111122223333",
+                "iam:PolicyARN": "arn:aws:iam::111122223333:policy/AdminFull",
+            },
+            expected,
+        )
+        for operator, expected in [
+            ("ArnLike", ALLOW),
+            ("ArnEquals", ALLOW),
+            ("ArnNotLike", NONE),
+            ("ArnNotEquals", NONE),
+        ]
+    ],
+    (
+        "arn-variable-value-keeps-its-colons",
+        [_allow(**_when("ArnLike", "aws:SourceArn", "arn:aws:${aws:PrincipalTag/svc}:*:*:*"))],
+        "s3:GetObject",
+        BUCKET,
+        {"aws:PrincipalTag/svc": "s3:us-east-1", "aws:SourceArn": "arn:aws:s3:us-east-1:1:x:y"},
+        NONE,
+    ),
+    (
+        "default-value-for-a-tag-key-with-a-space",
+        [_allow(resource="arn:aws:s3:::${aws:PrincipalTag/cost center, 'shared'}")],
+        "s3:GetObject",
+        "arn:aws:s3:::shared",
+        {},
+        ALLOW,
+    ),
+    # The set operators count a key whose values are all empty as absent (AWS: "a null
+    # data set, such as an empty string").
+    *[
+        (
+            f"set-empty-{name}",
+            [_allow(), _deny(**_when(operator, "saml:edupersonaffiliation", ["staff"]))],
+            "s3:GetObject",
+            BUCKET,
+            {"saml:edupersonaffiliation": sent},
+            expected,
+        )
+        for name, operator, sent, expected in [
+            ("for-all-values", "ForAllValues:StringEquals", "", DENY),
+            ("for-all-values-list", "ForAllValues:StringEquals", ("",), DENY),
+            ("for-any-value", "ForAnyValue:StringLike", ("",), ALLOW),
+            ("for-all-values-other", "ForAllValues:StringEquals", ("", "faculty"), ALLOW),
+        ]
+    ],
 ]
 
 
@@ -557,6 +665,7 @@ def _trust(principal: object, *, condition: dict | None = None, effect: str = "A
 
 ROLE = "arn:aws:iam::111122223333:role/R"
 ALICE_ARN = "arn:aws:iam::444455556666:user/alice"
+SESSION_ARN = "arn:aws:sts::444455556666:assumed-role/Base/s1"
 
 
 @pytest.mark.parametrize(
@@ -579,6 +688,7 @@ ALICE_ARN = "arn:aws:iam::444455556666:user/alice"
             NONE,
         ),
         ({"Service": "ec2.amazonaws.com"}, {"AWS": {ALICE_ARN}}, NONE),
+        ({"AWS": SESSION_ARN}, {"AWS": {SESSION_ARN}}, ALLOW),
     ],
     ids=[
         "account",
@@ -590,6 +700,7 @@ ALICE_ARN = "arn:aws:iam::444455556666:user/alice"
         "federated",
         "federated-kind-matters",
         "service-only",
+        "role-session",
     ],
 )
 def test_trust_principals(principal, callers, expected) -> None:  # type: ignore[no-untyped-def]
@@ -633,6 +744,19 @@ MALFORMED = [
     ),
     ("bad-principal-kind", _trust({"Wizard": "x"}), "trust"),
     ("bad-aws-principal", _trust({"AWS": "alice"}), "trust"),
+    # AWS: no wildcard may match part of a principal ARN; one would match nobody.
+    *[
+        (f"aws-principal-{name}", _trust({"AWS": arn}), "trust")
+        for name, arn in [
+            ("account-wildcard", "arn:aws:iam::*:root"),
+            ("resource-wildcard", "arn:aws:iam::111122223333:*"),
+            ("session-wildcard", "arn:aws:sts::111122223333:assumed-role/Base/*"),
+            ("user-question-mark", "arn:aws:iam::111122223333:user/al?ce"),
+            ("group", "arn:aws:iam::111122223333:group/admins"),
+            ("not-a-principal", "arn:aws:ec2:us-east-1:111122223333:instance/i-1"),
+            ("bare-arn", "arn:foo"),
+        ]
+    ],
     ("unknown-operator", _policy(_allow(**_when("StringSorta", "k", "v"))), "identity"),
     ("null-if-exists", _policy(_allow(**_when("NullIfExists", "k", "true"))), "identity"),
     ("nested-condition-value", _policy(_allow(**_when("StringEquals", "k", {"a": 1}))), "identity"),

@@ -176,6 +176,10 @@ class Issuer:
         self.clients: dict[str, str] = {}
         self.subject = "user-1234"
         self.extra_claims: dict[str, Any] = {}
+        #: RFC 9207: name this issuer (`iss`) in every authorization response, and say so
+        #: in discovery (`authorization_response_iss_parameter_supported`).
+        self.send_iss = True
+        self.advertise_iss = True
         #: A misbehaving token endpoint: its answer replaced (status, body), headers added.
         self.token_answer: tuple[int, bytes] | None = None
         self.token_headers: dict[str, str] = {}
@@ -208,6 +212,11 @@ class Issuer:
                 "id_token_signing_alg_values_supported": ["RS256", "ES256"],
                 "response_types_supported": ["id_token"],
                 "subject_types_supported": ["public"],
+                **(
+                    {"authorization_response_iss_parameter_supported": True}
+                    if self.advertise_iss
+                    else {}
+                ),
             }
         if path == f"{self._path}/keys":
             return {"keys": [self.rsa.as_dict(private=False), self.ec.as_dict(private=False)]}
@@ -218,18 +227,21 @@ class Issuer:
     def authorize(self, query: dict[str, str]) -> tuple[int, str]:
         """Sign the person in at once (no login page) and send them back with a code."""
         if query.get("client_id") not in self.clients or query.get("response_type") != "code":
-            return 302, f"{query.get('redirect_uri', '')}?error=unauthorized_client"
+            return 302, self.answer(query.get("redirect_uri", ""), error="unauthorized_client")
         if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
-            return (
-                302,
-                f"{query['redirect_uri']}?error=invalid_request&state={query.get('state', '')}",
+            return 302, self.answer(
+                query["redirect_uri"], error="invalid_request", state=query.get("state", "")
             )
         code = uuid.uuid4().hex
         self._codes[code] = query
-        return (
-            302,
-            f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}",
-        )
+        return 302, self.answer(query["redirect_uri"], code=code, state=query.get("state", ""))
+
+    def answer(self, redirect_uri: str, **params: str) -> str:
+        """The authorization response: the redirect URI with `params`, and `iss` (RFC 9207)
+        when this issuer sends it."""
+        if self.send_iss:
+            params["iss"] = self.url
+        return f"{redirect_uri}?{urlencode(params)}"
 
     def exchange(
         self, form: dict[str, str], authorization: str | None

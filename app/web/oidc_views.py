@@ -84,10 +84,15 @@ def _provider(arn: str) -> tuple[OidcProvider, str]:
     return provider, rt.secrets.open(provider.browser_client_secret_sealed)
 
 
-def _endpoints(provider: OidcProvider) -> tuple[str, str]:
-    discovery = fetch_json(
+def _discovery(provider: OidcProvider) -> dict[str, Any]:
+    return fetch_json(
         provider.issuer.rstrip("/") + "/.well-known/openid-configuration", provider.thumbprints
     )
+
+
+def _endpoints(provider: OidcProvider, discovery: dict[str, Any] | None = None) -> tuple[str, str]:
+    if discovery is None:
+        discovery = _discovery(provider)
     endpoints = discovery.get("authorization_endpoint"), discovery.get("token_endpoint")
     if discovery.get("issuer") != provider.issuer or not all(
         isinstance(e, str) and issuer_may_send_us_to(provider.issuer, e) for e in endpoints
@@ -163,6 +168,11 @@ def callback() -> BaseResponse:
                 "This answer does not belong to the sign-in this browser started.",
                 reason="oidc.state_mismatch",
             )
+        provider, secret = _provider(flow["p"])
+        discovery = _discovery(provider)
+        # Before anything else is done with the answer (RFC 9207): a code another IdP
+        # issued must never reach this provider's token endpoint (the mix-up attack).
+        _check_issuer(provider, discovery)
         if request.args.get("error"):
             raise IdpRejectedClaimError(
                 "The identity provider did not sign you in.", reason="oidc.idp_error"
@@ -174,8 +184,7 @@ def callback() -> BaseResponse:
                 raise InvalidIdentityTokenError(
                     "This sign-in answer has already been used.", reason="oidc.replayed"
                 )
-        provider, secret = _provider(flow["p"])
-        id_token = _exchange(provider, secret, request.args.get("code", ""), flow["v"])
+        id_token = _exchange(provider, secret, request.args.get("code", ""), flow["v"], discovery)
         validator = TokenValidator(KEYS, rt.clock, rt.settings.clock_skew_seconds)
         token = validator.validate(
             id_token, lambda iss: provider if iss == provider.issuer else None
@@ -198,6 +207,28 @@ def callback() -> BaseResponse:
     return response
 
 
+def _check_issuer(provider: OidcProvider, discovery: dict[str, Any]) -> None:
+    """RFC 9207: the authorization response names the issuer that sent it. Every provider
+    shares one redirect URI (/oidc/callback), so this is what tells an answer of this
+    sign-in's provider from one another IdP had issued (RFC 9700 §4.4, mix-up). When
+    the provider says it always sends `iss`, an answer without it is refused too."""
+    sent = request.args.getlist("iss")
+    if not sent:
+        if discovery.get("authorization_response_iss_parameter_supported") is True:
+            raise InvalidIdentityTokenError(
+                "The identity provider's answer does not say which identity provider sent "
+                "it, though this provider always says so.",
+                reason="oidc.iss_missing",
+            )
+        return
+    if len(sent) != 1 or not hmac.compare_digest(sent[0].encode(), provider.issuer.encode()):
+        raise InvalidIdentityTokenError(
+            "This sign-in answer comes from another identity provider than the one this "
+            "sign-in was started with.",
+            reason="oidc.iss_mismatch",
+        )
+
+
 def _check_meant_for(token: ValidatedToken, provider: OidcProvider) -> None:
     """OpenID Connect Core 3.1.3.7: the ID token's aud must list this client, and no
     audience the provider does not trust; an azp must be this client. (The validator
@@ -213,11 +244,13 @@ def _check_meant_for(token: ValidatedToken, provider: OidcProvider) -> None:
         )
 
 
-def _exchange(provider: OidcProvider, secret: str, code: str, verifier: str) -> str:
+def _exchange(
+    provider: OidcProvider, secret: str, code: str, verifier: str, discovery: dict[str, Any]
+) -> str:
     """The code for tokens at the IdP's token endpoint; the PKCE verifier proves it is us.
     Authlib writes the request; fedbridge's own fetch sends it, with the provider's TLS
     trust (system CAs, then its thumbprints), a deadline, a size cap and no redirect."""
-    _, token_url = _endpoints(provider)
+    _, token_url = _endpoints(provider, discovery)
     body = prepare_token_request(
         "authorization_code", code=code, redirect_uri=_redirect_uri(), code_verifier=verifier
     )

@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from sqlalchemy import select
 
+from app.db.models import AuditEvent
 from app.iam.oidc_providers import OidcProviders
 from tests.conftest import Server
 from tests.oidc_issuer import CLIENT_ID
@@ -39,6 +41,29 @@ def world(server: Server, issuer: Issuer) -> World:
             world.provider_arn, CLIENT_ID, runtime.secrets.seal(SECRET)
         )
     return world
+
+
+def _browser_client(server: Server, world: World, secret: str = SECRET) -> None:
+    runtime = server.runtime
+    with runtime.sessions.begin() as db:
+        OidcProviders(runtime.iam(db, world.account_id)).set_browser_client(
+            world.provider_arn, CLIENT_ID, runtime.secrets.seal(secret)
+        )
+
+
+def _sign_in_refusals(server: Server, account_id: str) -> list[str | None]:
+    with server.runtime.sessions() as db:
+        return list(
+            db.scalars(
+                select(AuditEvent.reason)
+                .where(
+                    AuditEvent.action == "oidc:SignIn",
+                    AuditEvent.outcome == "refused",
+                    AuditEvent.account_id == account_id,
+                )
+                .order_by(AuditEvent.id)
+            )
+        )
 
 
 def _sub_trust(world: World, sub: str) -> str:
@@ -314,3 +339,84 @@ def test_a_token_endpoint_trickling_its_headers_is_cut_off(
         done.set()
         listener.close()
     assert resp.status_code == 403 and waited < FETCH_SECONDS + 5  # not the trickle's 30 s
+
+
+def test_a_mix_up_never_sends_another_idps_code_to_a_token_endpoint(server: Server) -> None:
+    """RFC 9700 §4.4: an IdP registered in another account (the attacker's) forwards the
+    victim's sign-in to the honest IdP, which answers to the one shared redirect URI. The
+    answer names its issuer (RFC 9207), so the code goes to no token endpoint at all."""
+    from urllib.parse import urlencode
+
+    honest, evil = Issuer("/realms/honest"), Issuer("/realms/evil")
+    honest.clients[CLIENT_ID], evil.clients[CLIENT_ID] = "honest-secret", "evil-secret"
+    honest.subject = "victim-sub"
+    try:
+        victim_org = World(server, honest)
+        _browser_client(server, victim_org, "honest-secret")
+        victim_org.role("VictimAdmin", trust=_sub_trust(victim_org, "victim-sub"))
+        attacker_org = World(server, evil)
+        _browser_client(server, attacker_org, "evil-secret")
+        # The attacker's own sign-in with the honest IdP: its PKCE challenge and nonce.
+        attacker = requests.Session()
+        own = attacker.get(
+            server.url + "/oidc/login",
+            params={"provider": victim_org.provider_arn},
+            allow_redirects=False,
+            timeout=10,
+        )
+        mine = {k: v[0] for k, v in parse_qs(urlsplit(own.headers["Location"]).query).items()}
+
+        def forward(query: dict[str, str]) -> tuple[int, str]:
+            kept = {k: query[k] for k in ("redirect_uri", "state", "scope")}
+            forged = {**mine, **kept}  # the victim's state, the attacker's challenge
+            return 302, f"{honest.url}/authorize?{urlencode(forged)}"
+
+        stolen: list[str] = []
+
+        def steal(form: dict[str, str], authorization: str | None) -> tuple[int, dict[str, str]]:
+            stolen.append(form.get("code", ""))
+            return 400, {"error": "invalid_grant"}
+
+        evil.authorize = forward  # type: ignore[method-assign]
+        evil.exchange = steal  # type: ignore[method-assign,assignment]
+
+        victim = requests.Session()
+        url = server.url + "/oidc/login?" + urlencode({"provider": attacker_org.provider_arn})
+        for _ in range(4):  # fedbridge -> evil /authorize -> honest /authorize -> callback
+            resp = victim.get(url, allow_redirects=False, timeout=10)
+            if "Location" not in resp.headers:
+                break
+            url = resp.headers["Location"]
+        assert url.startswith(server.url + "/oidc/callback?") and "iss=" in url
+        assert resp.status_code == 400
+        assert "another identity provider" in unescape(resp.text)
+        assert stolen == [] and evil.requests["/realms/evil/token"] == 0
+        assert honest.requests["/realms/honest/token"] == 0  # nothing redeemed at all
+        assert _sign_in_refusals(server, attacker_org.account_id)[-1] == "oidc.iss_mismatch"
+        # Nothing was signed in, and the victim's browser has no session.
+        assert (
+            victim.get(server.url + "/console", allow_redirects=False, timeout=10).headers[
+                "Location"
+            ]
+            == "/signin"
+        )
+    finally:
+        honest.stop()
+        evil.stop()
+
+
+def test_an_answer_without_iss_from_a_provider_that_always_sends_it_is_refused(
+    world: World, server: Server
+) -> None:
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    world.issuer.send_iss = False  # advertise_iss stays on
+    resp = _sign_in(server, world)
+    assert resp.status_code == 400 and "does not say which identity provider" in resp.text
+    assert world.issuer.requests["/realms/corp/token"] == 0
+    assert _sign_in_refusals(server, world.account_id)[-1] == "oidc.iss_missing"
+
+
+def test_a_provider_that_does_not_send_iss_still_signs_in(world: World, server: Server) -> None:
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    world.issuer.send_iss = world.issuer.advertise_iss = False
+    assert _sign_in(server, world).headers["Location"] == "/console"

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from app.arn import Arn
@@ -208,10 +209,14 @@ class SamlFederation:
         request_keys: Mapping[str, str] | None = None,
         second_factor: bool = False,
         console: bool = False,
+        not_after: datetime | None = None,
     ) -> SamlSession:
         """Assume `pair` (which must be one the assertion offers). `second_factor` is True
         when this service itself verified a TOTP code; `console` for browser sign-in, whose
-        session lasts what the SessionDuration attribute says, as in AWS's console."""
+        session lasts what the SessionDuration attribute says, as in AWS's console.
+        `not_after`: the credentials end by then at the latest (the console session's end,
+        for a role chosen after sign-in), as they do by the assertion's
+        SessionNotOnOrAfter."""
         provider = validated.provider
         providers = SamlProviders(self.iam_for(provider.account_id))
         provider_arn = providers.arn(provider)
@@ -280,7 +285,10 @@ class SamlFederation:
             provider_tags=provider_tags,
             mfa_asserted=mfa_asserted(validated, provider_tags) or second_factor,
             via="saml",
-            not_after=validated.session_not_on_or_after,
+            not_after=min(
+                (t for t in (validated.session_not_on_or_after, not_after) if t is not None),
+                default=None,
+            ),
         )
         return SamlSession(
             role_session=session,

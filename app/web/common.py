@@ -43,6 +43,13 @@ _ADVICE_BY_REASON = {
     reason: "Start again from the sign-in page, in this browser."
     for reason in ("oidc.no_flow", "oidc.state_mismatch", "saml.in_response_to", "web.csrf")
 }
+_ADVICE_BY_REASON["mfa.transient_name_id"] = (
+    "Tell your administrator: signing in again will not help until the identity provider "
+    "sends a stable NameID."
+)
+_ADVICE_BY_REASON["saml.provider_not_named"] = (
+    "Start again from your identity provider, or from your own account's sign-in page."
+)
 
 
 def runtime() -> Runtime:

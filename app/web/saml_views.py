@@ -206,18 +206,31 @@ def _intended_provider(
     """Which account's provider this sign-in is for. Several accounts may register one IdP
     (its metadata is public), so the first whose keys verify is not enough: the provider
     the browser asked (SP-initiated), else the first the assertion's Role pairs name (the
-    IdP's signed choice), else the only one whose keys verify the response."""
+    IdP's signed choice), else the only one whose keys verify the response. An
+    SP-initiated answer whose Role pairs name only other providers is refused: the IdP
+    answers every account's request alike, so the asked provider alone proves nothing."""
     rt = runtime()
     by_arn = {SamlProviders(rt.iam(db, p.account_id)).arn(p): p for p in candidates}
+    named = [pair.provider_arn for pair in role_pairs(validated.attributes, rt.settings.partition)]
     if pending and validated.in_response_to == pending.get("rid"):
-        asked = by_arn.get(pending.get("provider", ""))
+        asked_arn = pending.get("provider", "")
+        asked = by_arn.get(asked_arn)
         if asked is None:
             raise InvalidIdentityTokenError(
                 "This sign-in response comes from another identity provider than the one asked.",
                 reason="saml.wrong_issuer",
             )
+        if named and asked_arn not in named:
+            # The browser's request chose the provider, but the IdP's signed Role pairs
+            # name others: a link to /saml/login?provider=<someone else's copy of this
+            # IdP> must not sign the person in to that account.
+            raise AccessDeniedError(
+                "Your identity provider gave you roles through another SAML provider than "
+                "the one this sign-in was started with. Start the sign-in from your own "
+                "account's sign-in page, or from your identity provider.",
+                reason="saml.provider_not_named",
+            )
         return asked
-    named = [pair.provider_arn for pair in role_pairs(validated.attributes, rt.settings.partition)]
     for arn in named:
         if arn in by_arn:
             return by_arn[arn]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.db.models import MfaDevice
 from app.db.models import SamlProvider
 from app.errors import AccessDeniedError
+from app.errors import ExpiredTokenError
 from app.iam import names
 from app.iam.oidc_providers import OidcProviders
 from app.iam.saml_providers import SSO_MODE_TAG
@@ -28,10 +29,12 @@ from app.oidc.jwks import KEYS
 from app.oidc.tokens import TokenValidator
 from app.oidc.tokens import ValidatedToken
 from app.saml.federation import RolePair
+from app.saml.federation import console_duration
 from app.saml.federation import mfa_asserted
 from app.saml.federation import role_pairs
 from app.saml.metadata import parse_idp_metadata
 from app.saml.validate import ValidatedResponse
+from app.sts.service import MIN_DURATION
 from app.sts.service import REQUIRE_MFA_TAG
 from app.sts.service import IssuedCredentials
 from app.sts.service import SessionRequest
@@ -42,6 +45,11 @@ from app.web.common import web_sessions
 #: A console session lasts at most this long, whatever the IdP says.
 MAX_CONSOLE_SESSION = timedelta(hours=12)
 USER_SESSION_SECONDS = 3600
+#: A SAML console session without a SessionDuration attribute (AWS: one hour).
+DEFAULT_CONSOLE_SECONDS = 3600
+#: A NameID of this Format is new at every sign-in (SAML Core 8.3.8): nobody can be
+#: recognised by it, so no TOTP device can be theirs.
+TRANSIENT_NAME_ID = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
 
 
 def _credentials(creds: IssuedCredentials) -> dict[str, str]:
@@ -106,7 +114,10 @@ def start_saml_session(db: Session, validated: ValidatedResponse) -> dict[str, A
             if p.provider_arn == provider_arn
         ]
         state["roles"] = [[p.role_arn, p.provider_arn] for p in pairs]
-    ends = [now() + MAX_CONSOLE_SESSION]
+    # As AWS's console: the session lasts SessionDuration, one hour without it, and no
+    # longer than the IdP's SessionNotOnOrAfter.
+    duration = console_duration(validated.attributes, 43200) or DEFAULT_CONSOLE_SECONDS
+    ends = [now() + min(MAX_CONSOLE_SESSION, timedelta(seconds=duration))]
     if validated.session_not_on_or_after:
         ends.append(validated.session_not_on_or_after)
     return _open(db, state, min(ends))
@@ -201,9 +212,33 @@ def advance(db: Session, state: dict[str, Any]) -> None:
             state["current"] = _user_session(db, state)
     except AccessDeniedError as err:
         if err.reason == "mfa.required" and not state["mfa_done"]:
+            _check_can_have_a_device(db, state)  # refused now, not at the TOTP page
             return
         raise
     state["pending"] = None
+
+
+def _check_can_have_a_device(db: Session, state: dict[str, Any]) -> None:
+    """Role-based SSO keys the federated person's TOTP device on provider + NameID. A
+    transient NameID names someone new at every sign-in, who could enrol a new device
+    each time: the second factor would prove nothing. Such a person (without a device
+    already) is refused; the IdP must send a stable NameID for two-factor sign-in."""
+    if state["mode"] != "role" or state["via"] != "saml":
+        return
+    if state["assertion"].get("name_id_format") != TRANSIENT_NAME_ID:
+        return
+    device = MfaService(runtime().iam(db, state["account_id"]), runtime().secrets).for_subject(
+        state["subject"]
+    )
+    if device is not None and device.enabled_at is not None:
+        return
+    raise AccessDeniedError(
+        "This sign-in requires two-factor authentication, but your identity provider sends "
+        "a transient NameID, which changes at every sign-in, so no authenticator can be "
+        "tied to you. An administrator must configure the identity provider to send a "
+        "persistent (or other stable) NameID for two-factor sign-in.",
+        reason="mfa.transient_name_id",
+    )
 
 
 def _assume_role(db: Session, state: dict[str, Any], index: int) -> dict[str, Any]:
@@ -212,9 +247,10 @@ def _assume_role(db: Session, state: dict[str, Any], index: int) -> dict[str, An
     if state["via"] == "saml":
         validated = assertion_from(state["assertion"], db, state["provider_pk"])
         pair = RolePair(role_arn, provider_arn)
+        ends = _later_issue_ends(state)
         role = (
             rt.saml(db)
-            .assume(validated, pair, second_factor=state["mfa_done"], console=True)
+            .assume(validated, pair, second_factor=state["mfa_done"], console=True, not_after=ends)
             .role_session
         )
     else:
@@ -233,6 +269,29 @@ def _assume_role(db: Session, state: dict[str, Any], index: int) -> dict[str, An
         "role_arn": role_arn,
         "credentials": _credentials(role.credentials),
     }
+
+
+def _later_issue_ends(state: dict[str, Any]) -> datetime | None:
+    """SAML: credentials issued after the sign-in itself (a role chosen or switched to,
+    the TOTP step completed) end with the console session the sign-in established, not
+    a SessionDuration later: the assertion they come from is that old. When less than
+    AWS's minimum duration is left, the person must sign in again. None for the sign-in
+    itself, whose session is being made (its `ends` is set by WebSessions.load).
+
+    OpenID Connect is left as it was: its console session ends at the ID token's exp and
+    a switch re-presents the token, refused once it has expired. (ID tokens often live
+    only minutes; a 900 s floor there would leave no time to choose a role at all.)"""
+    ends = state.get("ends")
+    if state["via"] != "saml" or ends is None:
+        return None
+    until = datetime.fromisoformat(ends)
+    if (until - now()).total_seconds() < MIN_DURATION:
+        raise ExpiredTokenError(
+            "Your console session ends in less than 15 minutes, too soon for new "
+            "credentials (they last at least 900 seconds). Sign in again to choose a role.",
+            reason="console.session_ending",
+        )
+    return until
 
 
 def _user_name(db: Session, account_id: str, name: str) -> str:
@@ -275,9 +334,11 @@ def _user_session(db: Session, state: dict[str, Any]) -> dict[str, Any]:
             reason="mfa.required",
         )
     principal = iam.user_principal(user)
-    creds = rt.sts(db).get_session_token(
-        principal, USER_SESSION_SECONDS, mfa_authenticated=second_factor
-    )
+    seconds = USER_SESSION_SECONDS
+    ends = _later_issue_ends(state)  # after the TOTP step
+    if ends is not None:
+        seconds = min(seconds, int((ends - now()).total_seconds()))
+    creds = rt.sts(db).get_session_token(principal, seconds, mfa_authenticated=second_factor)
     return {"kind": "user", "arn": principal.arn, "credentials": _credentials(creds)}
 
 
@@ -302,6 +363,7 @@ def mfa_device(db: Session, state: dict[str, Any]) -> tuple[MfaService, MfaDevic
         device = mfa.for_subject(state["subject"])
         if device is not None:
             return mfa, device
+        _check_can_have_a_device(db, state)
     if state.get("enrol_pk"):
         device = db.get(MfaDevice, state["enrol_pk"])
         if device is not None and device.enabled_at is None:

@@ -44,7 +44,11 @@ class WebSessions:
         row = self.session.get(WebSession, _hash(session_id))
         if row is None or row.expires_at <= self.now:
             return None
-        return json.loads(self.secrets.open(row.data_sealed))
+        data: dict[str, Any] = json.loads(self.secrets.open(row.data_sealed))
+        # When the console session established at sign-in ends: nothing issued later in
+        # it may outlive it (app.web.signin).
+        data["ends"] = row.expires_at.isoformat()
+        return data
 
     def save(self, session_id: str, data: dict[str, Any]) -> None:
         row = self.session.get(WebSession, _hash(session_id))

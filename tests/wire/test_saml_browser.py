@@ -252,6 +252,52 @@ def test_another_account_registering_the_same_idp_captures_no_sign_in(
     assert f"arn:aws:iam::{world.account_id}:user/alice@example.com" in console
 
 
+def _refusal_reasons(server: Server, action: str) -> list[str | None]:
+    from sqlalchemy import select
+
+    from app.db.models import AuditEvent
+
+    with server.runtime.sessions() as db:
+        return list(
+            db.scalars(
+                select(AuditEvent.reason)
+                .where(AuditEvent.action == action, AuditEvent.outcome == "refused")
+                .order_by(AuditEvent.id)
+            )
+        )
+
+
+def test_sp_initiated_sign_in_cannot_be_steered_to_a_provider_the_roles_do_not_name(
+    world: SamlWorld, server: Server
+) -> None:
+    """Mallory registers the victim's (public) IdP metadata in her account, as user-based
+    SSO with a user named like the victim, and sends the victim a link to /saml/login for
+    HER provider. The IdP's signed Role pairs name only the victim's own provider."""
+    mallory = server.new_account()
+    mallory_iam = server.client("iam", mallory.access_key_id, mallory.secret_access_key)
+    copy = mallory_iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=world.idp.metadata())
+    mallory_iam.tag_saml_provider(
+        SAMLProviderArn=copy["SAMLProviderArn"],
+        Tags=[{"Key": "fedbridge:sso-mode", "Value": "user"}],
+    )
+    mallory_iam.create_user(UserName="alice@example.com")
+    victim = requests.Session()
+    request_id = _sp_initiated(server, victim, copy["SAMLProviderArn"])
+    answer = world.response(in_response_to=request_id)  # Role pairs: the victim's provider
+    refused = _post_acs(server, victim, answer)
+    assert refused.status_code == 403
+    assert "roles through another SAML provider" in unescape(refused.text)
+    assert _refusal_reasons(server, "saml:SignIn")[-1] == "saml.provider_not_named"
+    after = victim.get(server.url + "/console", allow_redirects=False, timeout=10)
+    assert after.headers["Location"] == "/signin"
+    # Through the victim's own provider, the same kind of answer signs in as before.
+    request_id = _sp_initiated(server, victim, world.provider_arn)
+    ok = _post_acs(server, victim, world.response(in_response_to=request_id))
+    assert ok.headers["Location"] == "/console"
+    console = victim.get(server.url + "/console", timeout=10).text
+    assert f"arn:aws:sts::{world.account_id}:assumed-role/Admins/alice@example.com" in console
+
+
 def test_the_provider_the_role_pair_names_signs_in(world: SamlWorld, server: Server) -> None:
     second = world.admin.create_saml_provider(
         Name="Corp2", SAMLMetadataDocument=world.idp.metadata()
@@ -411,6 +457,69 @@ def test_totp_enrolment_then_prompt_on_the_next_sign_in(world: SamlWorld, server
     )
 
 
+def test_a_transient_name_id_cannot_enrol_a_totp_device(world: SamlWorld, server: Server) -> None:
+    """Role-based SSO keys the person's device on provider + NameID; a transient NameID is
+    someone new at every sign-in, who could enrol afresh each time."""
+    import uuid
+
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from app.db.models import MfaDevice
+
+    def devices() -> int:
+        with server.runtime.sessions() as db:
+            query = select(func.count()).where(MfaDevice.account_id == world.account_id)
+            return db.scalar(query) or 0
+
+    transient = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+    readers = world.role("Readers")
+    world.admin.tag_role(
+        RoleName="Admins", Tags=[{"Key": "fedbridge:require-mfa", "Value": "true"}]
+    )
+    browser = requests.Session()
+    refused = _post_acs(
+        server, browser, world.response(name_id=f"_{uuid.uuid4().hex}", name_id_format=transient)
+    )
+    assert refused.status_code == 403
+    text = unescape(refused.text)
+    assert "transient NameID" in text and "persistent (or other stable) NameID" in text
+    assert _refusal_reasons(server, "saml:SignIn")[-1] == "mfa.transient_name_id"
+    assert devices() == 0
+    after = browser.get(server.url + "/console", allow_redirects=False, timeout=10)
+    assert after.headers["Location"] == "/signin"
+    # A role without MFA works; switching to the MFA role is refused and changes nothing.
+    answer = world.response(
+        roles=[world.pair(readers), world.pair()],
+        name_id=f"_{uuid.uuid4().hex}",
+        name_id_format=transient,
+    )
+    assert _post_acs(server, browser, answer).headers["Location"] == "/console/roles"
+    chooser = browser.get(server.url + "/console/roles", timeout=10)
+    browser.post(
+        server.url + "/console/roles", data={"role": "0", "csrf": _csrf(chooser.text)}, timeout=10
+    )
+    console = browser.get(server.url + "/console", timeout=10)
+    assert "assumed-role/Readers/alice@example.com" in console.text
+    switch = browser.post(
+        server.url + "/console/roles",
+        data={"role": "1", "csrf": _csrf(console.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert switch.status_code == 403 and "transient NameID" in unescape(switch.text)
+    assert _refusal_reasons(server, "console:AssumeRole")[-1] == "mfa.transient_name_id"
+    assert devices() == 0
+    still = browser.get(server.url + "/console", allow_redirects=False, timeout=10)
+    assert still.status_code == 200 and "assumed-role/Readers/alice@example.com" in still.text
+    assert (
+        browser.get(server.url + "/console/mfa", allow_redirects=False, timeout=10).headers[
+            "Location"
+        ]
+        == "/console"
+    )
+
+
 def test_session_duration_attribute_sets_the_console_session(
     world: SamlWorld, server: Server
 ) -> None:
@@ -434,3 +543,75 @@ def test_session_duration_attribute_sets_the_console_session(
         ).group(1)
     )  # type: ignore[union-attr]
     assert 7100 < seconds <= 7200
+
+
+def _seconds_left(html: str) -> int:
+    return int(re.search(r'data-seconds="(\d+)"', html).group(1))  # type: ignore[union-attr]
+
+
+def test_a_role_chosen_later_never_outlives_the_console_session(
+    world: SamlWorld, server: Server
+) -> None:
+    """Switch role re-uses the assertion the person signed in with: what it issues ends
+    with the console session of that sign-in, not a SessionDuration after the switch."""
+    from tests.saml_idp import AWS_ATTR
+
+    readers = world.role("Readers")
+    for name in ("Admins", "Readers"):
+        world.admin.update_role(RoleName=name, MaxSessionDuration=43200)
+    browser = requests.Session()
+    answer = world.response(
+        roles=[world.pair(), world.pair(readers)],
+        attributes={AWS_ATTR + "SessionDuration": ["43200"]},
+    )
+    assert _post_acs(server, browser, answer).headers["Location"] == "/console/roles"
+    chooser = browser.get(server.url + "/console/roles", timeout=10)
+    browser.post(
+        server.url + "/console/roles", data={"role": "1", "csrf": _csrf(chooser.text)}, timeout=10
+    )
+    console = browser.get(server.url + "/console", timeout=10).text
+    assert "assumed-role/Readers/" in console and 43000 < _seconds_left(console) <= 43200
+    # Six hours on, a switch gets what is left of the twelve-hour console session.
+    server.clock.advance(6 * 3600)
+    switched = browser.post(
+        server.url + "/console/roles",
+        data={"role": "0", "csrf": _csrf(console)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert switched.headers["Location"] == "/console"
+    console = browser.get(server.url + "/console", timeout=10).text
+    assert "assumed-role/Admins/" in console and 21400 < _seconds_left(console) <= 21600
+    admins_key = _exports(console)["AWS_ACCESS_KEY_ID"]
+    # Ten minutes before the end: too little for any credentials; sign in again.
+    server.clock.advance(5 * 3600 + 50 * 60)
+    late = browser.post(
+        server.url + "/console/roles",
+        data={"role": "1", "csrf": _csrf(console)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert late.status_code == 403 and "Location" not in late.headers
+    assert "Sign in again" in late.text
+    assert _refusal_reasons(server, "console:AssumeRole")[-1] == "console.session_ending"
+    console = browser.get(server.url + "/console", timeout=10).text  # unchanged
+    assert "assumed-role/Admins/" in console
+    assert _exports(console)["AWS_ACCESS_KEY_ID"] == admins_key
+
+
+@pytest.mark.parametrize(("session_duration", "lasts"), [(None, 3600), ("7200", 7200)])
+def test_the_console_session_lasts_what_session_duration_says(
+    world: SamlWorld, server: Server, session_duration: str | None, lasts: int
+) -> None:
+    """As AWS's console: SessionDuration, or one hour without it, then sign in again."""
+    from tests.saml_idp import AWS_ATTR
+
+    world.admin.update_role(RoleName="Admins", MaxSessionDuration=43200)
+    attributes = {AWS_ATTR + "SessionDuration": [session_duration]} if session_duration else {}
+    browser = requests.Session()
+    _post_acs(server, browser, world.response(attributes=attributes))
+    server.clock.advance(lasts - 60)
+    assert browser.get(server.url + "/console", timeout=10).status_code == 200
+    server.clock.advance(61)
+    ended = browser.get(server.url + "/console", allow_redirects=False, timeout=10)
+    assert ended.status_code == 303 and ended.headers["Location"] == "/signin"

@@ -38,10 +38,14 @@ from app.db.models import Account
 from app.errors import EntityAlreadyExistsError
 from app.errors import ServiceError
 from app.errors import ValidationError
+from app.iam import names
 from app.iam.authz import Authorizer
-from app.iam.authz import target_tag_keys
+from app.iam.authz import resource_tag_keys
 from app.iam.key_usage import KeyUsage
+from app.iam.oidc_providers import OidcProviders
+from app.iam.saml_providers import SamlProviders
 from app.iam.service import IamService
+from app.mfa.service import MfaService
 from app.policy.context import ContextValue
 from app.ratelimit import RateLimiter
 from app.ratelimit import counter_for
@@ -283,5 +287,39 @@ class CallServices:
     ) -> None:
         keys = {**self.request_keys(call), **context}
         if call.caller is not None and not call.caller.is_root:
-            keys.update(target_tag_keys(self.iam, resource))
+            keys.update(resource_tag_keys(self._target_tags(resource)))
         Authorizer(self.iam, self.runtime.clock).check(call.caller, action, resource, keys)
+
+    def _target_tags(self, resource: str) -> list[tuple[str, str]]:
+        """The tags aws:ResourceTag/… reads: those of the entity of the caller's account
+        that `resource` names (a user, role, managed policy, SAML or OIDC provider or
+        virtual MFA device, each of which can be tagged to fence it); none for anything
+        else, such as the `user/*` of a List action, or for what does not exist."""
+        iam = self.iam
+        prefix = f"arn:{iam.partition}:iam::{iam.account_id}:"
+        if not resource.startswith(prefix):
+            return []
+        # An ARN's resource type is also the kind its tags are filed under.
+        kind, _, rest = resource.removeprefix(prefix).partition("/")
+        try:
+            if kind in ("user", "role"):
+                name = rest.rsplit("/", 1)[-1]
+                if len(name) > 64 or not names.valid_name(name):
+                    return []
+                owner = iam.owner(kind, name)
+                if iam.arn(kind, owner.path, owner.name) != resource:
+                    return []
+                pk = owner.pk
+            elif kind == "policy":
+                pk = iam.policy(resource).pk
+            elif kind == "saml-provider":
+                pk = SamlProviders(iam).get(resource).pk
+            elif kind == "oidc-provider":
+                pk = OidcProviders(iam).get(resource).pk
+            elif kind == "mfa":
+                pk = MfaService(iam, self.runtime.secrets).device(resource).pk
+            else:
+                return []
+        except ServiceError:  # not a name, or no such entity: no tags to read
+            return []
+        return iam.tags_of(kind, pk)

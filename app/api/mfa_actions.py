@@ -10,11 +10,14 @@ from app.api.query import QueryParams
 from app.api.registry import Call
 from app.api.registry import Result
 from app.api.registry import action
+from app.api.tags import Target
+from app.api.tags import register_tag_actions
 from app.api.tags import tag_context
 from app.db.models import User
 from app.errors import NoSuchEntityError
 from app.iam import names
 from app.iam.service import page_of
+from app.mfa.service import OWNER_KIND
 from app.mfa.service import MfaService
 from app.mfa.service import png_blob
 from app.mfa.service import seed_blob
@@ -92,6 +95,15 @@ def delete_virtual_mfa_device(call: Call) -> Result:
     call.authorize("iam:DeleteVirtualMFADevice", serial)
     mfa.delete(serial)
     return None
+
+
+def _tags_target(call: Call) -> Target:
+    mfa, serial = _mfa(call), call.params.req("SerialNumber")
+    names.check_serial_number(serial)
+    return serial, OWNER_KIND, lambda: mfa.device(serial).pk
+
+
+register_tag_actions("MFADevice", _tags_target)
 
 
 @action("iam", "ListMFADevices")

@@ -15,7 +15,6 @@ from datetime import UTC
 from app.clock import Clock
 from app.clock import iso_ms
 from app.errors import AccessDeniedError
-from app.iam import names
 from app.iam.principal import Principal
 from app.iam.service import IamService
 from app.iam.service import parsed_policy
@@ -72,22 +71,6 @@ def resource_tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The condition keys that describe the target's tags: aws:ResourceTag/… and
     iam:ResourceTag/…."""
     return {f"{scope}:ResourceTag/{key}": value for key, value in tags for scope in ("aws", "iam")}
-
-
-def target_tag_keys(iam: IamService, resource: str) -> dict[str, str]:
-    """resource_tag_keys() for a user or role of the account named by its ARN (the
-    taggable targets policies commonly fence with them); nothing for other resources."""
-    prefix = f"arn:{iam.partition}:iam::{iam.account_id}:"
-    kind = resource.removeprefix(prefix).split("/", 1)[0] if resource.startswith(prefix) else ""
-    if kind not in ("user", "role"):
-        return {}
-    name = resource.rsplit("/", 1)[1]
-    if len(name) > 64 or not names.valid_name(name):  # "user/*" of a List action, say
-        return {}
-    owner = iam.find_user(name) if kind == "user" else iam.find_role(name)
-    if owner is None or iam.arn(kind, owner.path, owner.name) != resource:
-        return {}
-    return resource_tag_keys(iam.tags_of(kind, owner.pk))
 
 
 class Authorizer:

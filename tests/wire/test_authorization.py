@@ -302,6 +302,71 @@ def test_policies_can_fence_users_and_roles_by_their_tags(server: Server, admin,
     assert _code(err) == "AccessDenied"
 
 
+def test_resource_tags_fence_every_taggable_kind(server: Server, admin) -> None:  # type: ignore[no-untyped-def]
+    """aws:ResourceTag reads the tags of managed policies, SAML and OIDC providers and
+    virtual MFA devices too: a Deny fenced by a tag must hold on each of them."""
+    from tests.saml_idp import TestIdp
+
+    protected = [{"Key": "protected", "Value": "true"}]
+    allow_gets = _doc({"Effect": "Allow", "Action": "iam:Get*", "Resource": "*"})
+    policy = admin.create_policy(PolicyName="p", PolicyDocument=allow_gets, Tags=protected)
+    policy_arn = policy["Policy"]["Arn"]
+    saml_arn = admin.create_saml_provider(
+        Name="Corp", SAMLMetadataDocument=TestIdp().metadata(), Tags=protected
+    )["SAMLProviderArn"]
+    oidc_arn = admin.create_open_id_connect_provider(
+        Url="https://idp.example.com", ClientIDList=["app"], Tags=protected
+    )["OpenIDConnectProviderArn"]
+    serial = admin.create_virtual_mfa_device(VirtualMFADeviceName="phone", Tags=protected)[
+        "VirtualMFADevice"
+    ]["SerialNumber"]
+    user = _user_client(server, admin, "delegate")
+    admin.put_user_policy(
+        UserName="delegate",
+        PolicyName="fenced",
+        PolicyDocument=_doc(
+            {"Effect": "Allow", "Action": "iam:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/protected": "true"}},
+            },
+        ),
+    )
+    for attempt in (
+        lambda: user.create_policy_version(
+            PolicyArn=policy_arn,
+            PolicyDocument=_doc({"Effect": "Allow", "Action": "*", "Resource": "*"}),
+            SetAsDefault=True,
+        ),
+        lambda: user.untag_policy(PolicyArn=policy_arn, TagKeys=["protected"]),
+        lambda: user.update_saml_provider(
+            SAMLProviderArn=saml_arn, SAMLMetadataDocument=TestIdp().metadata()
+        ),
+        lambda: user.add_client_id_to_open_id_connect_provider(
+            OpenIDConnectProviderArn=oidc_arn, ClientID="attacker-app"
+        ),
+        lambda: user.untag_mfa_device(SerialNumber=serial, TagKeys=["protected"]),
+        lambda: user.delete_virtual_mfa_device(SerialNumber=serial),
+    ):
+        with pytest.raises(ClientError) as err:
+            attempt()
+        assert _code(err) == "AccessDenied"
+        assert "explicit deny" in err.value.response["Error"]["Message"]
+    assert admin.get_policy(PolicyArn=policy_arn)["Policy"]["DefaultVersionId"] == "v1"
+    oidc = admin.get_open_id_connect_provider(OpenIDConnectProviderArn=oidc_arn)
+    assert oidc["ClientIDList"] == ["app"]
+    assert admin.list_mfa_device_tags(SerialNumber=serial)["Tags"] == protected
+    # Untagged, the same calls go through: the tag, not the kind, fenced them.
+    admin.untag_mfa_device(SerialNumber=serial, TagKeys=["protected"])
+    user.tag_mfa_device(SerialNumber=serial, Tags=[{"Key": "owner", "Value": "ops"}])
+    assert user.list_mfa_device_tags(SerialNumber=serial)["Tags"] == [
+        {"Key": "owner", "Value": "ops"}
+    ]
+    user.delete_virtual_mfa_device(SerialNumber=serial)
+
+
 def test_a_refused_caller_learns_nothing_about_mfa_devices(server: Server, admin, account) -> None:  # type: ignore[no-untyped-def]
     admin.create_user(UserName="victim")
     serial = admin.create_virtual_mfa_device(VirtualMFADeviceName="victim-phone")[

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import UTC
+from datetime import datetime
 
 from app.clock import Clock
 from app.clock import iso_ms
@@ -71,6 +72,11 @@ def resource_tag_keys(tags: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The condition keys that describe the target's tags: aws:ResourceTag/… and
     iam:ResourceTag/…."""
     return {f"{scope}:ResourceTag/{key}": value for key, value in tags for scope in ("aws", "iam")}
+
+
+def _to_ms(moment: datetime) -> datetime:
+    """As precise as a session's issue time, which its token keeps in milliseconds."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 class Authorizer:
@@ -197,6 +203,8 @@ class Authorizer:
         documents = list(session.policies)
         for arn in session.policy_arns:
             policy = self.iam.find_policy(arn)
-            if policy is not None:
+            # The policy the session was issued with: one deleted and made again under its
+            # name since is another policy, and grants the session nothing.
+            if policy is not None and _to_ms(policy.created_at) <= session.issued_at:
                 documents.append(self.iam.default_document(policy))
         return [parsed_policy(d, "session") for d in documents]

@@ -485,6 +485,13 @@ class StsService:
         maximum = CHAINED_MAX_DURATION if chained else role.max_session_duration
         duration = self._duration(req.duration_seconds, role.max_session_duration, chained=chained)
         duration = min(duration, maximum)
+        for policy_arn in req.policy_arns:
+            # AWS: "The policies must exist in the same account as the role." One that did
+            # not would be looked up by its name later, and could be created then.
+            if role_iam.find_policy(policy_arn) is None:
+                raise MalformedPolicyDocumentError(
+                    f"Policy {names._shown(policy_arn)} does not exist in the role's account."
+                )
         packed = self._packed_size(req.policy, req.policy_arns, tags)
         now = self.clock.now()
         expires = now + timedelta(seconds=duration)

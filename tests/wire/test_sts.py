@@ -127,6 +127,42 @@ def test_session_policy_gives_the_intersection(world: World) -> None:
     assert "session policy" in err.value.response["Error"]["Message"]
 
 
+def test_managed_session_policies_are_those_the_session_was_issued_with(
+    world: World, server: Server
+) -> None:
+    arn = world.role("Wide")
+    read_only = _doc({"Effect": "Allow", "Action": ["iam:Get*", "iam:List*"], "Resource": "*"})
+    ro_arn = world.admin.create_policy(PolicyName="RO", PolicyDocument=read_only)["Policy"]["Arn"]
+    resp = world.alice_sts.assume_role(
+        RoleArn=arn, RoleSessionName="narrow", PolicyArns=[{"arn": ro_arn}]
+    )
+    iam, _ = world.clients(resp["Credentials"])
+    iam.list_roles()
+    with pytest.raises(ClientError) as err:
+        iam.create_user(UserName="mallory")
+    assert _code(err) == "AccessDenied"
+    # AWS: "The policies must exist in the same account as the role."
+    other = server.new_account()
+    other_iam = server.client("iam", other.access_key_id, other.secret_access_key)
+    foreign = other_iam.create_policy(PolicyName="RO", PolicyDocument=read_only)["Policy"]["Arn"]
+    for missing in (ro_arn.replace("/RO", "/NotYet"), foreign):
+        with pytest.raises(ClientError) as err:
+            world.alice_sts.assume_role(
+                RoleArn=arn, RoleSessionName="narrow", PolicyArns=[{"arn": missing}]
+            )
+        assert _code(err) == "MalformedPolicyDocument"
+        assert "does not exist in the role's account" in err.value.response["Error"]["Message"]
+    # The session's policy deleted and made again under its name, allowing everything:
+    # another policy, which gives the old session nothing.
+    world.admin.delete_policy(PolicyArn=ro_arn)
+    world.admin.create_policy(PolicyName="RO", PolicyDocument=ALLOW_ALL)
+    for attempt in (lambda: iam.create_user(UserName="mallory"), iam.list_roles):
+        with pytest.raises(ClientError) as err:
+            attempt()
+        assert _code(err) == "AccessDenied"
+    assert "mallory" not in [u["UserName"] for u in world.admin.list_users()["Users"]]
+
+
 def test_cross_account_needs_both_sides(world: World, server: Server) -> None:
     other = server.new_account()
     other_iam = server.client("iam", other.access_key_id, other.secret_access_key)

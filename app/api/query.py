@@ -30,7 +30,9 @@ class QueryParams:
         values: dict[str, str] = {}
         for key, value in pairs:
             if key in values:
-                raise InvalidParameterValueError(f"Parameter {key[:64]} appears more than once.")
+                raise InvalidParameterValueError(
+                    f"Parameter {names._shown(key)} appears more than once."
+                )
             values[key] = value
         self._values = values
 
@@ -62,8 +64,8 @@ class QueryParams:
             return None
         if not re.fullmatch(r"-?[0-9]{1,10}", value):
             raise ValidationError(
-                f"1 validation error detected: Value '{value[:32]}' at '{name}' failed to "
-                "satisfy constraint: Member must be a whole number"
+                f"1 validation error detected: Value '{names._shown(value)}' at '{name}' failed "
+                "to satisfy constraint: Member must be a whole number"
             )
         return int(value)
 
@@ -73,8 +75,8 @@ class QueryParams:
             return None
         if value.lower() not in ("true", "false"):
             raise ValidationError(
-                f"1 validation error detected: Value '{value[:32]}' at '{name}' failed to "
-                "satisfy constraint: Member must be true or false"
+                f"1 validation error detected: Value '{names._shown(value)}' at '{name}' failed "
+                "to satisfy constraint: Member must be true or false"
             )
         return value.lower() == "true"
 

@@ -26,6 +26,7 @@ from app.errors import IncompleteSignatureError
 from app.errors import MissingAuthenticationTokenError
 from app.errors import RequestExpiredError
 from app.errors import SignatureDoesNotMatchError
+from app.iam import names
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICES = ("iam", "sts")
@@ -100,7 +101,7 @@ def parse_signature(req: IncomingRequest) -> SignatureClaim:
 def _from_header(req: IncomingRequest, authorization: str) -> SignatureClaim:
     algorithm, _, rest = authorization.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise _incomplete(f"Unsupported AWS 'algorithm': '{algorithm[:32]}'")
+        raise _incomplete(f"Unsupported AWS 'algorithm': '{names._shown(algorithm)}'")
     fields: dict[str, str] = {}
     for part in rest.split(","):
         match = _AUTH_FIELD.fullmatch(part)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import UTC
@@ -15,6 +16,17 @@ NAMESPACES = {
     "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
     "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
 }
+
+
+# What XML 1.0 cannot carry at all, escaped or not (controls, lone surrogates): an
+# answer that echoes one would not parse, and one with a surrogate would not encode.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(value: str) -> str:
+    if value.isascii() and value.isprintable():  # nearly every value: nothing to do
+        return value
+    return _NOT_XML.sub("\ufffd", value)
 
 
 def _text(value: Any) -> str:
@@ -37,7 +49,7 @@ def _fill(out: list[str], tag: str, value: Any) -> None:
             _fill_children(out, tag, [("member", item) for item in value])
             return
         value = _text(value)
-    out.append(f"<{tag}>{escape(value)}</{tag}>" if value else f"<{tag} />")
+    out.append(f"<{tag}>{escape(_xml_safe(value))}</{tag}>" if value else f"<{tag} />")
 
 
 def _fill_children(out: list[str], tag: str, children: list[tuple[str, Any]]) -> None:

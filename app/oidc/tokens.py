@@ -32,6 +32,7 @@ from app.oidc.jwks import ALGORITHM_KEYS
 from app.oidc.jwks import KeyCache
 
 MAX_TOKEN_CHARS = 20000
+MAX_SUBJECT_CHARS = 255
 ALLOWED_ALGORITHMS = tuple(ALGORITHM_KEYS)
 # Unknown header names are tolerated (issuers add their own); they are never used.
 _REGISTRY = JWSRegistry(algorithms=ALLOWED_ALGORITHMS, strict_check_header=False)
@@ -114,6 +115,13 @@ class TokenValidator:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise _invalid("Missing a required claim: sub", "jwt.no_sub")
+        # OpenID Connect Core 2: at most 255 characters. It is echoed in the answer and
+        # becomes a condition key, so no control characters either.
+        if len(subject) > MAX_SUBJECT_CHARS or not subject.isprintable():
+            raise _invalid(
+                f"The token's sub must be 1 to {MAX_SUBJECT_CHARS} printable characters.",
+                "jwt.bad_sub",
+            )
         return ValidatedToken(provider, provider.issuer, subject, audience, claims)
 
     def _check_times(self, claims: Mapping[str, Any], now: float) -> None:

@@ -444,6 +444,10 @@ HOSTILE = {
     "not-yet-valid": (lambda i, a: i.token(nbf=int(time.time()) + HOUR), "jwt.not_yet_valid"),
     "issued-in-future": (lambda i, a: i.token(iat=int(time.time()) + HOUR), "jwt.issued_in_future"),
     "no-sub": (lambda i, a: i.token(sub=None), "jwt.no_sub"),
+    # Signed by the issuer, but no subject identifier (OIDC Core: at most 255 characters),
+    # and nothing an answer can echo.
+    "sub-with-controls": (lambda i, a: i.token(sub="user\x01\x1b[31m"), "jwt.bad_sub"),
+    "sub-too-long": (lambda i, a: i.token(sub="s" * 256), "jwt.bad_sub"),
     "garbage": (lambda i, a: "garbage", "jwt.malformed"),
     "not-json": (lambda i, a: "a.b.c", "jwt.malformed"),
     "header-a-list": (lambda i, a: f"{b64json(['alg'])}.{b64json(i.claims())}.x", "jwt.malformed"),

@@ -48,3 +48,11 @@ def test_values_take_aws_shapes():
     assert result.findtext(f"{NS}MaxSessionDuration") == "3600"
     assert result.findtext(f"{NS}CreateDate") == at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert result.findtext(f"{NS}CreateDate") == "2026-11-27T05:30:00Z"
+
+
+def test_what_xml_cannot_carry_becomes_a_replacement_character():
+    # A signed token's sub, or an echoed parameter, may hold controls or a lone surrogate:
+    # the answer must still be XML that parses.
+    for value, shown in (("a\x01b\x1b", "a\ufffdb\ufffd"), ("x\ud800", "x\ufffd"), ("é\t", "é\t")):
+        root = ElementTree.fromstring(xml.success("sts", "X", {"V": value}, "rid"))
+        assert root.findtext("{*}XResult/{*}V") == shown

@@ -48,6 +48,8 @@ MAX_TOKEN_CHARS = 16384
 #: At most one reload of the key ring per this many seconds, so a flood of
 #: made-up key ids cannot turn into a flood of database reads.
 RELOAD_INTERVAL = 1.0
+#: How soon a running worker seals with a key rotated elsewhere (seconds).
+CURRENT_KEY_RECHECK = 10.0
 
 
 class InvalidSessionTokenError(FedbridgeError):
@@ -127,6 +129,10 @@ class TokenKeyRing:
         return new.kid
 
     def current(self) -> tuple[str, bytes]:
+        if time.monotonic() - self._loaded_at >= CURRENT_KEY_RECHECK:
+            # `fedbridge sts rotate-key` (another process, or host) writes only the
+            # database: every worker seals with the new key within this interval.
+            self._load()
         with self._lock:
             if self._current is not None:
                 return self._current, self._keys[self._current]

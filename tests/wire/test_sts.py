@@ -588,6 +588,28 @@ def test_token_with_the_wrong_secret(world: World) -> None:
     assert _code(err) == "SignatureDoesNotMatch"
 
 
+def test_a_key_rotated_by_another_process_seals_the_next_sessions(
+    world: World, server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fedbridge sts rotate-key` runs in a process of its own and writes only the
+    database: a running server must start sealing with the new key, soon."""
+    from app.sts import tokens
+
+    monkeypatch.setattr(tokens, "CURRENT_KEY_RECHECK", 0.5)  # 10 s in service
+    arn = world.role("Rotating")
+
+    def kid() -> str:
+        creds = world.alice_sts.assume_role(RoleArn=arn, RoleSessionName="s1")["Credentials"]
+        return str(creds["SessionToken"].split(".")[1])
+
+    runtime = server.runtime
+    before = kid()
+    cli = tokens.TokenKeyRing(runtime.sessions, runtime.secrets, runtime.clock)
+    rotated = cli.rotate()
+    time.sleep(0.6)
+    assert before != rotated and kid() == rotated
+
+
 def test_token_from_another_server_key(world: World, server: Server) -> None:
     """A token sealed under a key this server never had is refused; rotation keeps old tokens."""
     arn = world.role("Rotating")

@@ -345,17 +345,24 @@ def _strict_checks(
             f"The SAML response is not valid: {_describe('saml.wrong_destination', sp)}.",
             "saml.wrong_destination",
         )
-    if sp.entity_id not in response.get_audiences():
+    # SAML Core 2.5.1.4: each AudienceRestriction must be met on its own (several are a
+    # conjunction), so this SP must be named in every one, not in any.
+    restrictions = response._query_assertion("/saml:Conditions/saml:AudienceRestriction")
+    if not restrictions or any(
+        sp.entity_id not in _audiences(restriction) for restriction in restrictions
+    ):
         raise _refuse(
             f"The SAML response is not valid: {_describe('saml.wrong_audience', sp)}.",
             "saml.wrong_audience",
         )
     # Queried through python3-saml so it reads the assertion it validated.
-    bearer = f"/saml:Subject/saml:SubjectConfirmation[@Method='{C.CM_BEARER}']"
     # AWS: "exactly one SubjectConfirmation element with a SubjectConfirmationData element
-    # that includes both the NotOnOrAfter attribute and a Recipient attribute".
+    # that includes both the NotOnOrAfter attribute and a Recipient attribute"; a bearer
+    # one, as the Web Browser SSO profile sends.
+    every = response._query_assertion("/saml:Subject/saml:SubjectConfirmation")
+    bearer = f"/saml:Subject/saml:SubjectConfirmation[@Method='{C.CM_BEARER}']"
     confirmations = response._query_assertion(bearer + "/saml:SubjectConfirmationData")
-    if len(confirmations) != 1 or confirmations[0].get("Recipient") != acs:
+    if len(every) != 1 or len(confirmations) != 1 or confirmations[0].get("Recipient") != acs:
         raise _refuse(
             f"The SAML response is not valid: {_describe('saml.wrong_recipient', sp)}.",
             "saml.wrong_recipient",
@@ -433,6 +440,14 @@ def _in_response_to(response: OneLogin_Saml2_Response, confirmations: list[Any])
             "saml.in_response_to",
         )
     return signed.pop() if signed else outer
+
+
+def _audiences(restriction: Any) -> list[str | None]:
+    """The Audience values of one AudienceRestriction, read as python3-saml reads them."""
+    return [
+        OneLogin_Saml2_XML.element_text(audience)
+        for audience in restriction.iterchildren(f"{{{C.NS_SAML}}}Audience")
+    ]
 
 
 def _time(text: str | None) -> datetime | None:

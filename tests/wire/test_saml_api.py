@@ -453,6 +453,41 @@ CONFIRMATIONS = {
         "saml.no_expiry",
     ),
     "two-confirmations": (_second_confirmation, "saml.wrong_recipient"),
+    # Exactly one, even when the other is not a bearer confirmation.
+    "another-holder-of-key": (
+        lambda x: x.replace(
+            "</saml:Subject>",
+            '<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:holder-of-key">'
+            "<saml:SubjectConfirmationData/></saml:SubjectConfirmation></saml:Subject>",
+            1,
+        ),
+        "saml.wrong_recipient",
+    ),
+    # SAML Core 2.5.1.4: several AudienceRestrictions must each be met, so an assertion
+    # also restricted to another SP alone is not for this one.
+    "also-restricted-to-another-sp": (
+        lambda x: x.replace(
+            "</saml:AudienceRestriction>",
+            "</saml:AudienceRestriction><saml:AudienceRestriction>"
+            "<saml:Audience>urn:some-other-sp</saml:Audience></saml:AudienceRestriction>",
+            1,
+        ),
+        "saml.wrong_audience",
+    ),
+    "restricted-twice-to-this-sp-among-others": (
+        lambda x: re.sub(
+            r"(<saml:AudienceRestriction>.*?</saml:AudienceRestriction>)",
+            lambda m: (
+                m.group(1)
+                + m.group(1).replace("</saml:AudienceRestriction>", "")
+                + "<saml:Audience>urn:some-other-sp</saml:Audience></saml:AudienceRestriction>"
+            ),
+            x,
+            count=1,
+            flags=re.DOTALL,
+        ),
+        None,
+    ),
     "not-before-ahead": (
         lambda x: x.replace(
             "<saml:SubjectConfirmationData ",

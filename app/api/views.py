@@ -67,7 +67,9 @@ class QueryEndpoint:
             response.headers["Allow"] = ", ".join(_METHODS)
             return response(environ, start_response)
         request = Request(environ)
-        request.max_content_length = self.runtime.settings.max_body_bytes
+        # One byte over the limit is read, so that a chunked body (no Content-Length),
+        # which werkzeug cuts at the limit without a word, is seen to be too large.
+        request.max_content_length = self.runtime.settings.max_body_bytes + 1
         return handle(self.runtime, request, environ[REQUEST_ID])(environ, start_response)
 
 
@@ -143,6 +145,8 @@ def handle(runtime: Runtime, request: Request, request_id: str) -> QueryReply:
     try:
         try:
             body = request.get_data(cache=True)
+            if len(body) > runtime.settings.max_body_bytes:
+                raise RequestEntityTooLarge()
         except RequestEntityTooLarge:
             raise RequestEntityTooLargeError(
                 f"The request body exceeds {runtime.settings.max_body_bytes} bytes.",

@@ -107,10 +107,13 @@ def test_success_shape_has_request_id(server: Server) -> None:
     assert root.findtext("iam:ResponseMetadata/iam:RequestId", namespaces=NS)
 
 
-def test_oversized_body_is_an_aws_error(server: Server) -> None:
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_oversized_body_is_an_aws_error(server: Server, chunked: bool) -> None:
+    body = b"Action=ListRoles&x=" + b"a" * (2 * 1024 * 1024)
     resp = requests.post(
         server.url + "/",
-        data=b"Action=ListRoles&x=" + b"a" * (2 * 1024 * 1024),
+        # A generator is sent chunked, without a Content-Length to refuse it by.
+        data=(body[i : i + 65536] for i in range(0, len(body), 65536)) if chunked else body,
         headers={"Content-Type": "application/x-www-form-urlencoded"},
         timeout=30,
     )

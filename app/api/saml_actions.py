@@ -107,7 +107,6 @@ def assume_role_with_saml(call: Call) -> Result:
     p, services = call.params, call.services
     pair = RolePair(p.req("RoleArn"), p.req("PrincipalArn"))
     assertion = p.req("SAMLAssertion")
-    services.runtime.rate_limiter.check("provider", pair.provider_arn)
     services.sts.parse_role_arn(pair.role_arn)
     providers = SamlProviders(services.iam_for(_account_of(pair.provider_arn)))
     try:
@@ -117,6 +116,10 @@ def assume_role_with_saml(call: Call) -> Result:
             "The PrincipalArn names no SAML provider.", reason="saml.unknown_provider"
         ) from None
     validated = validate_response(assertion, [provider], services.saml_sp)
+    # Counted once the provider's own signature is verified: calls anyone can make up
+    # (junk naming another account's provider) count against their address only, and
+    # cannot throttle that account's sign-ins.
+    services.runtime.rate_limiter.check("provider", pair.provider_arn)
     call.audit_detail.update(
         provider=pair.provider_arn, subject=validated.name_id, assertion_id=validated.assertion_id
     )

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from dataclasses import replace
 from typing import Any
 
-from app.db.models import OidcProvider
 from app.errors import AccessDeniedError
 from app.errors import InvalidIdentityTokenError
 from app.iam.oidc_providers import OidcProviders
@@ -120,7 +119,7 @@ class WebIdentityFederation:
         self.sts = sts
         self.iam_for = iam_for
         self.validator = validator
-        #: Called with the provider's ARN before any key is fetched (rate limits).
+        #: Called with the provider's ARN once a token's signature is verified (rate limits).
         self.on_provider = on_provider
 
     def assume_role(
@@ -139,14 +138,12 @@ class WebIdentityFederation:
         role_iam = self.iam_for(account_id)
         providers = OidcProviders(role_iam)
 
-        def find_provider(issuer: str) -> OidcProvider | None:
-            provider = providers.find_by_issuer(issuer)
-            if provider is not None and self.on_provider is not None:
-                self.on_provider(providers.arn(provider))
-            return provider
-
-        token = self.validator.validate(web_token, find_provider)
+        token = self.validator.validate(web_token, providers.find_by_issuer)
         provider_arn = providers.arn(token.provider)
+        if self.on_provider is not None:
+            # Once the issuer's signature is verified: tokens anyone can make up count
+            # against their address only, not against another account's provider.
+            self.on_provider(provider_arn)
         audit.update(provider=provider_arn, subject=token.subject, audience=token.audience)
         tags, transitive = session_tags(token.claims)
         source_identity = token.claims.get(SOURCE_IDENTITY_CLAIM)

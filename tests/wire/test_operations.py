@@ -196,6 +196,70 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_limit_and_audit_address(
     assert "203.0.113.9" not in addresses
 
 
+def test_made_up_calls_naming_a_provider_do_not_spend_its_limit(
+    behind_one_proxy: tuple[str, Runtime],
+) -> None:
+    """Anyone can name another account's provider in a junk call; only calls its own
+    keys verify count against it, or a few addresses could throttle that account."""
+    url, runtime = behind_one_proxy
+    junk = {
+        "Action": "AssumeRoleWithSAML",
+        "Version": "2011-06-15",
+        "RoleArn": "arn:aws:iam::111122223333:role/R",
+        "PrincipalArn": "arn:aws:iam::111122223333:saml-provider/Corp",
+        "SAMLAssertion": "bm90IGFuIGFzc2VydGlvbg==",
+    }
+    codes = [
+        error_code(
+            requests.post(
+                url + "/", data=junk, headers={"X-Forwarded-For": f"198.51.100.{n}"}, timeout=5
+            )
+        )
+        for n in range(1, 9)  # eight addresses, one call each: the provider's limit is 3
+    ]
+    assert "Throttling" not in codes and codes[0] == "InvalidIdentityToken"
+    # Calls the provider's keys verify do count: the fourth in a second is throttled,
+    # from whichever address.
+    import boto3
+
+    from tests.saml_idp import TestIdp
+
+    base = runtime.settings.base_url
+    iam = boto3.client(
+        "iam",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=ROOT_KEY,
+        aws_secret_access_key="x" * 40,
+    )
+    idp = TestIdp()
+    provider = iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=idp.metadata())
+    account = provider["SAMLProviderArn"].split(":")[4]
+    signed = {
+        **junk,
+        "RoleArn": f"arn:aws:iam::{account}:role/R",
+        "PrincipalArn": provider["SAMLProviderArn"],
+    }
+    time.sleep(1.1)  # the next second's allowance
+    codes = [
+        error_code(
+            requests.post(
+                url + "/",
+                data={
+                    **signed,
+                    "SAMLAssertion": idp.response(
+                        acs=base + "/saml/acs", audience=base + "/saml/metadata"
+                    ),
+                },
+                headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                timeout=5,
+            )
+        )
+        for n in range(1, 9)
+    ]
+    assert "Throttling" in codes and codes[0] == "AccessDenied"
+
+
 def test_behind_a_trusted_proxy_its_forwarded_proto_is_aws_secure_transport(
     behind_one_proxy: tuple[str, Runtime],
 ) -> None:

@@ -117,7 +117,8 @@ class Runtime:
         migrate(engine)
         sessions = make_session_factory(engine)
         secrets = SecretBox.from_settings(settings.master_key, settings.data_dir)
-        key_ring = TokenKeyRing(sessions, secrets, settings.clock)
+        readers = make_reader_sessions(settings.sqlalchemy_url, engine)
+        key_ring = TokenKeyRing(sessions, secrets, settings.clock, readers=readers)
         key_ring.ensure()
         sp_keys = SpKeyRing(sessions, secrets, settings.clock)
         sp_keys.ensure()
@@ -125,7 +126,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=sessions,
-            readers=make_reader_sessions(settings.sqlalchemy_url, engine),
+            readers=readers,
             secrets=secrets,
             audit=AuditLog(engine),
             clock=settings.clock,

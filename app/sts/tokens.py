@@ -20,6 +20,7 @@ import secrets
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
@@ -77,8 +78,17 @@ def _b64d(text: str) -> bytes:
 class TokenKeyRing:
     """The AES keys that seal session tokens, cached per process, shared through the database."""
 
-    def __init__(self, sessions: sessionmaker[Session], box: SecretBox, clock: Clock) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        box: SecretBox,
+        clock: Clock,
+        readers: Callable[[], Session] | None = None,
+    ) -> None:
         self._sessions = sessions
+        #: Loads read here: they happen inside requests, some of which hold SQLite's one
+        #: write lock already, which a writer session would wait for forever.
+        self._readers = readers or sessions
         self._box = box
         self._clock = clock
         self._keys: dict[str, bytes] = {}
@@ -88,7 +98,7 @@ class TokenKeyRing:
 
     def _load(self) -> None:
         self._loaded_at = time.monotonic()
-        with self._sessions() as session:
+        with self._readers() as session:
             rows = list(session.scalars(select(TokenKey).order_by(TokenKey.created_at)))
         keys = {row.kid: base64.b64decode(self._box.open(row.key_sealed)) for row in rows}
         with self._lock:

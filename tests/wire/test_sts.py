@@ -610,6 +610,33 @@ def test_a_key_rotated_by_another_process_seals_the_next_sessions(
     assert before != rotated and kid() == rotated
 
 
+def test_keys_are_reread_inside_a_writing_transaction_without_waiting_for_it(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Browser sign-ins seal credentials inside a transaction that holds SQLite's one
+    write lock: rereading the keys there must not wait for that lock (it did, forever)."""
+    import signal
+
+    from sqlalchemy import text
+
+    from app.sts import tokens
+
+    def stuck(*_: object) -> None:
+        raise TimeoutError("rereading the keys waited for this thread's own write lock")
+
+    monkeypatch.setattr(tokens, "CURRENT_KEY_RECHECK", 0.0)
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(5)
+    try:
+        with server.runtime.sessions.begin() as db:
+            db.execute(text("SELECT 1"))  # the transaction, and on SQLite its lock, begin
+            kid, _ = server.runtime.tokens.keys.current()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert kid
+
+
 def test_token_from_another_server_key(world: World, server: Server) -> None:
     """A token sealed under a key this server never had is refused; rotation keeps old tokens."""
     arn = world.role("Rotating")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -84,10 +85,26 @@ def _provider(arn: str) -> tuple[OidcProvider, str]:
     return provider, rt.secrets.open(provider.browser_client_secret_sealed)
 
 
+#: Discovery documents by (issuer, trusted thumbprints): (when fetched, document).
+_discoveries: dict[tuple[str, tuple[str, ...]], tuple[float, dict[str, Any]]] = {}
+#: How long a discovery document is reused: a browser sign-in reads it twice (start and
+#: answer), and anyone may start sign-ins, which must not each make a fetch.
+DISCOVERY_SECONDS = 300.0
+_MAX_DISCOVERIES = 1000
+
+
 def _discovery(provider: OidcProvider) -> dict[str, Any]:
-    return fetch_json(
+    key = (provider.issuer, tuple(provider.thumbprints))
+    kept = _discoveries.get(key)
+    if kept is not None and time.monotonic() - kept[0] < DISCOVERY_SECONDS:
+        return kept[1]
+    document = fetch_json(
         provider.issuer.rstrip("/") + "/.well-known/openid-configuration", provider.thumbprints
     )
+    if len(_discoveries) >= _MAX_DISCOVERIES:
+        _discoveries.clear()
+    _discoveries[key] = (time.monotonic(), document)
+    return document
 
 
 def _endpoints(provider: OidcProvider, discovery: dict[str, Any] | None = None) -> tuple[str, str]:
@@ -120,7 +137,6 @@ def _client(provider: OidcProvider, secret: str) -> OAuth2Session:
 def login() -> BaseResponse:
     arn = request.args.get("provider", "")
     try:
-        runtime().rate_limiter.check("provider", arn)
         provider, secret = _provider(arn)
         authorize_url, _ = _endpoints(provider)
         state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
@@ -195,6 +211,9 @@ def callback() -> BaseResponse:
                 reason="oidc.nonce_mismatch",
             )
         _check_meant_for(token, provider)
+        # Sign-ins count against their provider once its keys verify them: anyone can
+        # start one naming another account's provider, and must not throttle it.
+        rt.rate_limiter.check("provider", flow["p"])
         fields["detail"] = {"subject": token.subject, "audience": token.audience}
         with rt.sessions.begin() as db:
             signed_in = start_oidc_session(db, token, id_token)

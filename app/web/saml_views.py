@@ -168,6 +168,8 @@ def acs() -> BaseResponse:
                 "resource": SamlProviders(rt.iam(db, provider.account_id)).arn(provider),
                 "detail": {"subject": validated.name_id, "assertion_id": validated.assertion_id},
             }
+            # Counted against the provider once its keys verify the response (as the API).
+            rt.rate_limiter.check("provider", fields["resource"])
             _check_answers_our_request(db, validated.in_response_to, pending)
             # Recorded in its own transaction, before anything else can fail: an
             # assertion that reached this point is spent, whatever happens next.

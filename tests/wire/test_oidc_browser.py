@@ -26,6 +26,9 @@ SECRET = "browser-client-secret"
 
 @pytest.fixture
 def issuer() -> Iterator[Issuer]:
+    from app.web import oidc_views
+
+    oidc_views._discoveries.clear()  # a new issuer may reuse an old one's port
     issuer = Issuer("/realms/corp")
     issuer.clients[CLIENT_ID] = SECRET
     yield issuer
@@ -420,3 +423,13 @@ def test_a_provider_that_does_not_send_iss_still_signs_in(world: World, server: 
     world.role("Mine", trust=_sub_trust(world, "user-1234"))
     world.issuer.send_iss = world.issuer.advertise_iss = False
     assert _sign_in(server, world).headers["Location"] == "/console"
+
+
+def test_sign_ins_reuse_the_discovery_document(world: World, server: Server) -> None:
+    """Anyone may start sign-ins: each must not make a fetch from the identity provider."""
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    for _ in range(3):
+        assert _sign_in(server, world).headers["Location"] == "/console"
+    # One read for the sign-in endpoints, one with the signing keys (app.oidc.jwks); it
+    # was one per sign-in start and one per answer besides.
+    assert world.issuer.requests["/realms/corp/.well-known/openid-configuration"] == 2

@@ -24,6 +24,19 @@ def world(server: Server, account) -> SamlWorld:  # type: ignore[no-untyped-def]
     return SamlWorld(server, account)
 
 
+def _user_sso_copy_of_the_idp(server: Server, world: SamlWorld, mallory) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """Mallory registers the world's (public) IdP metadata in her account, for user-based
+    SSO, with a user named like the world's person; her CreateSAMLProvider answer."""
+    mallory_iam = server.client("iam", mallory.access_key_id, mallory.secret_access_key)
+    copy = mallory_iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=world.idp.metadata())
+    mallory_iam.tag_saml_provider(
+        SAMLProviderArn=copy["SAMLProviderArn"],
+        Tags=[{"Key": "fedbridge:sso-mode", "Value": "user"}],
+    )
+    mallory_iam.create_user(UserName="alice@example.com")
+    return dict(copy)
+
+
 def _post_acs(
     server: Server, browser: requests.Session, response: str, relay: str | None = None
 ) -> requests.Response:
@@ -224,13 +237,7 @@ def test_another_account_registering_the_same_idp_captures_no_sign_in(
     pairs (signed by the IdP) or the browser's own request choose the account."""
     # Listed first, so the first provider whose keys verify was Mallory's.
     mallory = server.runtime.create_account(str(int(world.account_id) - 1).zfill(12), None)
-    mallory_iam = server.client("iam", mallory.access_key_id, mallory.secret_access_key)
-    copy = mallory_iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=world.idp.metadata())
-    mallory_iam.tag_saml_provider(
-        SAMLProviderArn=copy["SAMLProviderArn"],
-        Tags=[{"Key": "fedbridge:sso-mode", "Value": "user"}],
-    )
-    mallory_iam.create_user(UserName="alice@example.com")
+    _user_sso_copy_of_the_idp(server, world, mallory)
 
     browser = requests.Session()
     assert _post_acs(server, browser, world.response()).headers["Location"] == "/console"
@@ -274,13 +281,7 @@ def test_sp_initiated_sign_in_cannot_be_steered_to_a_provider_the_roles_do_not_n
     SSO with a user named like the victim, and sends the victim a link to /saml/login for
     HER provider. The IdP's signed Role pairs name only the victim's own provider."""
     mallory = server.new_account()
-    mallory_iam = server.client("iam", mallory.access_key_id, mallory.secret_access_key)
-    copy = mallory_iam.create_saml_provider(Name="Corp", SAMLMetadataDocument=world.idp.metadata())
-    mallory_iam.tag_saml_provider(
-        SAMLProviderArn=copy["SAMLProviderArn"],
-        Tags=[{"Key": "fedbridge:sso-mode", "Value": "user"}],
-    )
-    mallory_iam.create_user(UserName="alice@example.com")
+    copy = _user_sso_copy_of_the_idp(server, world, mallory)
     victim = requests.Session()
     request_id = _sp_initiated(server, victim, copy["SAMLProviderArn"])
     answer = world.response(in_response_to=request_id)  # Role pairs: the victim's provider

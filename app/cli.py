@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -129,9 +130,12 @@ def account_or_root(runtime: Runtime, account_id: str | None) -> str:
 
 def _print_account(account: NewAccount, as_json: bool, *, secret_given: bool = False) -> None:
     """The new account and its key. A secret the operator gave (FEDBRIDGE_ROOT_*) is not
-    printed in text: `serve` writes this to a log (a container's, say)."""
+    printed, in text or JSON: the output often lands in a log (a container's, CI's)."""
     if as_json:
-        click.echo(json.dumps({**asdict(account), "created": True}))
+        shown = {**asdict(account), "created": True}
+        if secret_given:
+            shown["secret_access_key"] = None
+        click.echo(json.dumps(shown))
         return
     click.echo(f"account id:            {account.account_id}")
     click.echo(f"root access key id:    {account.access_key_id}")
@@ -411,6 +415,14 @@ def _metrics_child_exit(_server: Any, worker: Any) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def _without_queries(text: Any) -> Any:
+    """`text` with every URL query replaced by `?…`; anything else as it is."""
+    return _QUERY.sub("?…", text) if isinstance(text, str) else text
+
+
 def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, threads: int) -> None:
     from gunicorn.app.base import BaseApplication
     from gunicorn.glogging import Logger
@@ -426,6 +438,15 @@ def _serve_gunicorn(settings: Settings, host: str, port: int, workers: int, thre
             for log in (self.error_log, self.access_log):
                 log.handlers.clear()
                 log.propagate = True
+
+        def warning(self, msg: str, *args: Any, **kwargs: Any) -> None:
+            # "Invalid request from ip=…: Invalid HTTP request line: 'GET /?X-Amz-…'":
+            # a presigned URL's or an OIDC callback's query holds secrets.
+            super().warning(_without_queries(msg), *args, **kwargs)
+
+        def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+            # "Error handling request GET /?…": the same query, as an argument.
+            super().exception(msg, *map(_without_queries, args), **kwargs)
 
         def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
             # With reuse_port each worker binds its own socket and the master none, so

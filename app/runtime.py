@@ -112,9 +112,13 @@ class Runtime:
     def start(cls, settings: Settings, *, bootstrap: bool = True) -> Runtime:
         """The service's parts; with `bootstrap`, the root account too when the store has
         none (whoever asks for that must show its key: it is shown only once)."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The store is the service's alone: every secret in it is sealed, but the audit
+        # trail and who exists are not for other local users either.
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = make_engine(settings.sqlalchemy_url)
         migrate(engine)
+        if not settings.database_url:  # SQLite's journal files take the file's mode
+            (settings.data_dir / "fedbridge.db").chmod(0o600)
         sessions = make_session_factory(engine)
         secrets = SecretBox.from_settings(settings.master_key, settings.data_dir)
         readers = make_reader_sessions(settings.sqlalchemy_url, engine)

@@ -53,7 +53,9 @@ def test_root_key_from_environment(run, tmp_path: Path) -> None:  # type: ignore
         ).stdout
     )
     assert out["access_key_id"] == "AKIAABCDEFGHIJKLMNOP"
-    # In text (what serve writes to its log) a secret the operator gave is not repeated.
+    # A secret the operator gave is not repeated, in JSON (provisioning logs) or in text
+    # (what serve writes to its log).
+    assert out["secret_access_key"] is None
     text = run(
         "init",
         FEDBRIDGE_DATA_DIR=str(tmp_path / "other"),
@@ -61,6 +63,14 @@ def test_root_key_from_environment(run, tmp_path: Path) -> None:  # type: ignore
         FEDBRIDGE_ROOT_SECRET_ACCESS_KEY="s" * 40,
     ).stdout
     assert "AKIAABCDEFGHIJKLMNOP" in text and "s" * 40 not in text
+
+
+def test_the_store_is_the_services_alone(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("init")
+    store = tmp_path / "var"
+    assert store.stat().st_mode & 0o777 == 0o700
+    assert (store / "fedbridge.db").stat().st_mode & 0o777 == 0o600
+    assert (store / "master.key").stat().st_mode & 0o777 == 0o600
 
 
 def test_only_init_and_serve_make_the_root_account(run) -> None:  # type: ignore[no-untyped-def]
@@ -170,6 +180,7 @@ def test_serve_refuses_an_address_it_cannot_have(tmp_path: Path) -> None:
 def test_serve_says_where_it_stands_and_leaves_nothing_behind(tmp_path: Path) -> None:
     import os
     import signal
+    import socket
     import subprocess
     import sys
     import time
@@ -194,6 +205,14 @@ def test_serve_says_where_it_stands_and_leaves_nothing_behind(tmp_path: Path) ->
             except requests.ConnectionError:
                 time.sleep(0.2)
         assert list(scratch.glob("fedbridge-metrics-*")), "the workers share their counters"
+        # A request line gunicorn refuses (a mangled presigned URL) is logged without its
+        # query, which holds a session token and a signature.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(
+                b"GET /?X-Amz-Security-Token=FB1.SEKRET\x7f&X-Amz-Signature=f HTTP/1.1\r\n"
+                b"Host: x\r\n\r\n"
+            )
+            assert raw.recv(100).startswith(b"HTTP/1.1 400")
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
@@ -208,6 +227,7 @@ def test_serve_says_where_it_stands_and_leaves_nothing_behind(tmp_path: Path) ->
         m for m in lines if m.startswith("Listening at:")
     )
     assert list(scratch.iterdir()) == []  # the run's metrics files went with it
+    assert "Invalid request" in err.decode() and "SEKRET" not in err.decode()
 
 
 def test_account_create(run) -> None:  # type: ignore[no-untyped-def]

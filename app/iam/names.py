@@ -51,8 +51,12 @@ def _shown(value: str) -> str:
     return value
 
 
-def validation_error(field: str, value: str | None, constraint: str) -> ValidationError:
-    shown = "null" if value is None else f"'{_shown(value)}'"
+def validation_error(
+    field: str, value: str | None, constraint: str, *, secret: bool = False
+) -> ValidationError:
+    """`secret`: the value is not repeated (a TOTP code refused for its shape may still
+    be good for the rest of its 30 seconds, and error messages end up in logs)."""
+    shown = "null" if value is None else "'***'" if secret else f"'{_shown(value)}'"
     return ValidationError(
         f"1 validation error detected: Value {shown} at '{field}' failed to satisfy "
         f"constraint: {constraint}"
@@ -72,22 +76,27 @@ def missing(*parameters: str) -> ValidationError:
     return ValidationError(f"{count} detected: {'; '.join(problems)}")
 
 
-def check_length(field: str, value: str, lo: int, hi: int) -> str:
+def check_length(field: str, value: str, lo: int, hi: int, *, secret: bool = False) -> str:
     if len(value) < lo:
         raise validation_error(
-            field, value, f"Member must have length greater than or equal to {lo}"
+            field, value, f"Member must have length greater than or equal to {lo}", secret=secret
         )
     if len(value) > hi:
-        raise validation_error(field, value, f"Member must have length less than or equal to {hi}")
+        raise validation_error(
+            field, value, f"Member must have length less than or equal to {hi}", secret=secret
+        )
     return value
 
 
-def check_pattern(field: str, value: str, pattern: str) -> str:
+def check_pattern(field: str, value: str, pattern: str, *, secret: bool = False) -> str:
     """AWS's patterns are Java's, where \\w and \\d are ASCII (Python's match other
     scripts' letters and digits too)."""
     if not re.fullmatch(pattern, value, re.ASCII):
         raise validation_error(
-            field, value, f"Member must satisfy regular expression pattern: {pattern}"
+            field,
+            value,
+            f"Member must satisfy regular expression pattern: {pattern}",
+            secret=secret,
         )
     return value
 
@@ -100,8 +109,8 @@ def check_serial_number(value: str) -> str:
 
 def check_mfa_code(field: str, value: str) -> str:
     """A TOTP code (TokenCode, AuthenticationCode1/2) as AWS bounds it: six digits."""
-    check_length(field, value, 6, 6)
-    return check_pattern(field, value, r"[\d]*")
+    check_length(field, value, 6, 6, secret=True)
+    return check_pattern(field, value, r"[\d]*", secret=True)
 
 
 def check_name(field: str, value: str, max_len: int) -> str:

@@ -148,7 +148,11 @@ def login() -> BaseResponse:
     response = redirect(url, code=303)
     response.set_cookie(
         FLOW_COOKIE,
-        _flow_serializer().dumps({"p": arn, "s": state, "n": nonce, "v": verifier}),
+        # The PKCE verifier sealed: the cookie is signed, not encrypted, and the verifier
+        # is the confidential client's own, not the browser's (which holds the code).
+        _flow_serializer().dumps(
+            {"p": arn, "s": state, "n": nonce, "v": runtime().secrets.seal(verifier)}
+        ),
         max_age=FLOW_MAX_AGE,
         path="/oidc/callback",
         httponly=True,
@@ -200,7 +204,8 @@ def callback() -> BaseResponse:
                 raise InvalidIdentityTokenError(
                     "This sign-in answer has already been used.", reason="oidc.replayed"
                 )
-        id_token = _exchange(provider, secret, request.args.get("code", ""), flow["v"], discovery)
+        verifier = rt.secrets.open(flow["v"])
+        id_token = _exchange(provider, secret, request.args.get("code", ""), verifier, discovery)
         validator = TokenValidator(KEYS, rt.clock, rt.settings.clock_skew_seconds)
         token = validator.validate(
             id_token, lambda iss: provider if iss == provider.issuer else None

@@ -109,6 +109,14 @@ def test_create_and_enable_with_two_consecutive_codes(world: MfaWorld) -> None:
                     AuthenticationCode2=second,
                 )
             assert _code(err) == "ValidationError"  # AWS's six [\d], checked first
+    # A live code written as an app shows it ("393 636") is refused for its shape, but
+    # is not repeated: it would still be good for the rest of its 30 seconds.
+    spaced = f"{world.code()[:3]} {world.code()[3:]}"
+    with pytest.raises(ClientError) as err:
+        world.bob_sts.get_session_token(SerialNumber=world.serial, TokenCode=spaced)
+    message = err.value.response["Error"]["Message"]
+    assert _code(err) == "ValidationError" and "'***' at 'tokenCode'" in message
+    assert spaced not in message and world.code()[:3] not in message
     world.enable()
     devices = world.admin.list_mfa_devices(UserName="bob")["MFADevices"]
     assert [d["SerialNumber"] for d in devices] == [world.serial]

@@ -433,3 +433,30 @@ def test_sign_ins_reuse_the_discovery_document(world: World, server: Server) -> 
     # One read for the sign-in endpoints, one with the signing keys (app.oidc.jwks); it
     # was one per sign-in start and one per answer besides.
     assert world.issuer.requests["/realms/corp/.well-known/openid-configuration"] == 2
+
+
+def test_the_flow_cookie_does_not_give_the_browser_the_pkce_verifier(
+    world: World, server: Server
+) -> None:
+    """The cookie is signed, not encrypted: anything in it is the browser's to read."""
+    import base64
+    import hashlib
+
+    browser = requests.Session()
+    start = browser.get(
+        server.url + "/oidc/login",
+        params={"provider": world.provider_arn},
+        allow_redirects=False,
+        timeout=10,
+    )
+    challenge = parse_qs(urlsplit(start.headers["Location"]).query)["code_challenge"][0]
+    from itsdangerous import URLSafeTimedSerializer
+
+    # Read as anyone can read it: without the key (the signature is not checked).
+    _, flow = URLSafeTimedSerializer("no-key").loads_unsafe(browser.cookies["fedbridge_oidc_flow"])
+    digest = hashlib.sha256(flow["v"].encode()).digest()
+    assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != challenge
+    world.role("Mine", trust=_sub_trust(world, "user-1234"))
+    back = browser.get(start.headers["Location"], allow_redirects=False, timeout=10)
+    done = browser.get(back.headers["Location"], allow_redirects=False, timeout=10)
+    assert done.headers["Location"] == "/console"  # the sealed verifier still proves us

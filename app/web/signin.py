@@ -41,6 +41,7 @@ from app.sts.service import SessionRequest
 from app.web.common import now
 from app.web.common import runtime
 from app.web.common import web_sessions
+from app.web.state import ENDS
 
 #: A console session lasts at most this long, whatever the IdP says.
 MAX_CONSOLE_SESSION = timedelta(hours=12)
@@ -281,7 +282,7 @@ def _later_issue_ends(state: dict[str, Any]) -> datetime | None:
     OpenID Connect is left as it was: its console session ends at the ID token's exp and
     a switch re-presents the token, refused once it has expired. (ID tokens often live
     only minutes; a 900 s floor there would leave no time to choose a role at all.)"""
-    ends = state.get("ends")
+    ends = state.get(ENDS)
     if state["via"] != "saml" or ends is None:
         return None
     until = datetime.fromisoformat(ends)

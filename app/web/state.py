@@ -20,6 +20,10 @@ def _hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode()).hexdigest()
 
 
+#: The key load() adds: when the session's row expires.
+ENDS = "ends"
+
+
 class WebSessions:
     def __init__(self, session: Session, secrets_: SecretBox, now: datetime) -> None:
         self.session = session
@@ -32,7 +36,7 @@ class WebSessions:
         self.session.add(
             WebSession(
                 id_hash=_hash(session_id),
-                data_sealed=self.secrets.seal(json.dumps(data)),
+                data_sealed=self._seal(data),
                 expires_at=expires_at,
             )
         )
@@ -47,13 +51,17 @@ class WebSessions:
         data: dict[str, Any] = json.loads(self.secrets.open(row.data_sealed))
         # When the console session established at sign-in ends: nothing issued later in
         # it may outlive it (app.web.signin).
-        data["ends"] = row.expires_at.isoformat()
+        data[ENDS] = row.expires_at.isoformat()
         return data
+
+    def _seal(self, data: dict[str, Any]) -> str:
+        # ENDS is the row's own expiry, added on every load: not stored twice.
+        return self.secrets.seal(json.dumps({k: v for k, v in data.items() if k != ENDS}))
 
     def save(self, session_id: str, data: dict[str, Any]) -> None:
         row = self.session.get(WebSession, _hash(session_id))
         if row is not None:
-            row.data_sealed = self.secrets.seal(json.dumps(data))
+            row.data_sealed = self._seal(data)
 
     def rotate(self, session_id: str, data: dict[str, Any]) -> str:
         """The same session under a new id, as when the second factor completes: a copy

@@ -85,14 +85,19 @@ def _sub_trust(world: World, sub: str) -> str:
     )
 
 
-def _start(server: Server, world: World, browser: requests.Session) -> requests.Response:
-    """/oidc/login, then the issuer's /authorize: returns the redirect back to us."""
-    start = browser.get(
+def _login(server: Server, browser: requests.Session, provider_arn: str) -> requests.Response:
+    """/oidc/login: the redirect to the issuer's /authorize."""
+    return browser.get(
         server.url + "/oidc/login",
-        params={"provider": world.provider_arn},
+        params={"provider": provider_arn},
         allow_redirects=False,
         timeout=10,
     )
+
+
+def _start(server: Server, world: World, browser: requests.Session) -> requests.Response:
+    """/oidc/login, then the issuer's /authorize: returns the redirect back to us."""
+    start = _login(server, browser, world.provider_arn)
     assert start.status_code == 303, start.text
     query = parse_qs(urlsplit(start.headers["Location"]).query)
     assert query["code_challenge_method"] == ["S256"] and query["nonce"] and query["state"]
@@ -361,12 +366,7 @@ def test_a_mix_up_never_sends_another_idps_code_to_a_token_endpoint(server: Serv
         _browser_client(server, attacker_org, "evil-secret")
         # The attacker's own sign-in with the honest IdP: its PKCE challenge and nonce.
         attacker = requests.Session()
-        own = attacker.get(
-            server.url + "/oidc/login",
-            params={"provider": victim_org.provider_arn},
-            allow_redirects=False,
-            timeout=10,
-        )
+        own = _login(server, attacker, victim_org.provider_arn)
         mine = {k: v[0] for k, v in parse_qs(urlsplit(own.headers["Location"]).query).items()}
 
         def forward(query: dict[str, str]) -> tuple[int, str]:
@@ -443,12 +443,7 @@ def test_the_flow_cookie_does_not_give_the_browser_the_pkce_verifier(
     import hashlib
 
     browser = requests.Session()
-    start = browser.get(
-        server.url + "/oidc/login",
-        params={"provider": world.provider_arn},
-        allow_redirects=False,
-        timeout=10,
-    )
+    start = _login(server, browser, world.provider_arn)
     challenge = parse_qs(urlsplit(start.headers["Location"]).query)["code_challenge"][0]
     from itsdangerous import URLSafeTimedSerializer
 
